@@ -1,0 +1,1 @@
+"""Alignment: optical flow between exposures and the colour component Y_color."""

@@ -1,0 +1,190 @@
+"""Validated configuration: YAML → typed dataclasses, ``--set a.b=value`` overrides.
+
+Every section is a dataclass whose defaults are the paper's values. Loading checks every key:
+an unknown or misspelt key, or a value of the wrong type, raises :class:`ConfigError` naming
+its dotted path (with a suggestion when a key is close to a valid one). The resolved config
+is written into each run folder with :func:`save_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Sequence, Type, TypeVar, Union
+
+import yaml
+
+from .data.synthetic import SyntheticSpec
+from .errors import ConfigError
+from .io.atomic import atomic_write_text
+
+T = TypeVar("T")
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class DataConfig:
+    """Where the Kalantari-format dataset lives, and how training samples it."""
+
+    root: str = "data/synthetic"
+    synthetic: Optional[SyntheticSpec] = None
+    """If set, a synthetic dataset with this spec is made at ``root`` when it is missing."""
+    train_split: str = "Training"
+    test_split: str = "Test"
+    patch_size: int = 128
+    num_workers: int = 0
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run."""
+
+    name: str = "run"
+    seed: int = 0
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(
+    path: Optional[PathLike] = None,
+    overrides: Sequence[str] = (),
+    schema: Type[T] = Config,  # type: ignore[assignment]
+) -> T:
+    """Load a YAML file (or only defaults when ``path`` is None), apply overrides, validate."""
+    raw: Dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping, got {type(loaded).__name__}")
+        raw = loaded
+    for item in overrides:
+        apply_override(raw, item)
+    return from_dict(schema, raw)
+
+
+def apply_override(raw: Dict[str, Any], item: str) -> None:
+    """Apply one ``a.b.c=value`` override to a raw config dict (value parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    key, _, text = item.partition("=")
+    parts = [k.strip() for k in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {item!r}: '{'.'.join(parts[: i + 1])}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def from_dict(cls: Type[T], data: Any, path: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, validating keys and types recursively."""
+    where = path or "<config>"
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            full = f"{path}.{key}" if path else str(key)
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
+            raise ConfigError(f"unknown config key '{full}'{hint}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        kwargs[name] = _coerce(hints[name], value, sub)
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        try:
+            check()
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"{where}: {exc}") from None
+    return obj
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} matches none of {args}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (list, List, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported config type {tp}")  # pragma: no cover
+
+
+def to_dict(cfg: Any) -> Dict[str, Any]:
+    """The config as plain dicts and lists (what :func:`save_config` writes)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Any, path: PathLike) -> None:
+    """Write the resolved config as YAML, atomically."""
+    atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,160 @@
+"""Torch datasets over Kalantari-format scenes: random crops for training, full images for test.
+
+Each item is a dict: ``x1, x2, x3`` (6×H×W float32 frames ``[LDR**2.2 / t, LDR]``, frame 2 the
+reference), ``t`` (the three exposure times), ``name`` (scene), and one 3×H×W tensor per
+requested label: ``gt`` is the scene's own ``HDRImg.hdr``; other labels come from folders
+holding ``<scene>/HDRImg.hdr`` (SelfHDR's ``Training_align`` layout) or ``<scene>.hdr``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..camera import frame_input
+from ..errors import InputError
+from ..io import read_hdr
+from .scene import Scene, find_scene_files, list_scenes, read_scene
+
+PathLike = Union[str, "os.PathLike[str]"]
+GT = "gt"
+
+
+def label_path(label_dir: PathLike, scene: str) -> Path:
+    """Where a label for ``scene`` lives in ``label_dir`` (``<scene>/HDRImg.hdr`` or ``<scene>.hdr``)."""
+    d = Path(label_dir)
+    for cand in (d / scene / "HDRImg.hdr", d / scene / "HDRImg.exr", d / f"{scene}.hdr", d / f"{scene}.exr"):
+        if cand.is_file():
+            return cand
+    raise InputError(d / scene, f"no label for scene {scene!r} in {d} (looked for {scene}/HDRImg.hdr and {scene}.hdr)")
+
+
+def exposure_fallback(scene_dir: Path, original_split: Optional[Path]) -> Optional[Path]:
+    """For ``*_align`` scene folders without exposures, the original scene's exposure file."""
+    if original_split is None:
+        return None
+    files = [scene_dir / n for n in ("exposure.txt", "input_exp.txt")]
+    if any(f.is_file() for f in files):
+        return None
+    return find_scene_files(original_split / scene_dir.name).exposure_path
+
+
+@dataclass
+class _Item:
+    scene: Scene
+    labels: Dict[str, np.ndarray]
+
+
+class BracketDataset(Dataset):
+    """Scenes of one split, preloaded; random ``patch_size`` crops or whole images.
+
+    Args:
+        split_dir: folder of scene folders (e.g. ``ROOT/Training`` or ``ROOT/Training_align``).
+        labels: label name → ``"gt"`` (the scene's own HDR) or a label folder.
+        patch_size: crop side for training; ``None`` returns whole images.
+        length: items per epoch in training mode (default: one per scene).
+        crop_top_left: in whole-image mode, keep only the top-left square of this side
+            (SelfHDR validates on the top-left 512×512).
+        original_split: the un-aligned split folder whose ``exposure.txt`` an ``*_align``
+            scene without one falls back to.
+        seed: crops depend only on (seed, epoch, index), whatever the worker layout.
+    """
+
+    def __init__(
+        self,
+        split_dir: PathLike,
+        labels: Optional[Mapping[str, Union[str, PathLike]]] = None,
+        patch_size: Optional[int] = None,
+        length: Optional[int] = None,
+        crop_top_left: Optional[int] = None,
+        original_split: Optional[PathLike] = None,
+        seed: int = 0,
+        progress: bool = False,
+        scenes: Optional[List[str]] = None,
+    ) -> None:
+        self.split_dir = Path(split_dir)
+        self.patch_size = patch_size
+        self.crop_top_left = crop_top_left
+        self.seed = seed
+        self.epoch = 0
+        dirs = list_scenes(self.split_dir)
+        if scenes is not None:
+            wanted = set(scenes)
+            dirs = [d for d in dirs if d.name in wanted]
+        orig = Path(original_split) if original_split is not None else None
+        label_spec = dict(labels or {})
+
+        def load(d: Path) -> _Item:
+            scene = read_scene(d, exposure_fallback(d, orig), with_hdr=GT in label_spec.values())
+            out: Dict[str, np.ndarray] = {}
+            for name, src in label_spec.items():
+                if src == GT:
+                    if scene.hdr is None:
+                        raise InputError(d, "scene has no HDRImg.hdr but label 'gt' was requested")
+                    out[name] = scene.hdr
+                else:
+                    p = label_path(src, scene.name)
+                    img = read_hdr(p)
+                    if img.shape != scene.ldrs[0].shape:
+                        raise InputError(p, f"label size {img.shape[:2]} differs from the frames {scene.ldrs[0].shape[:2]}")
+                    out[name] = img
+            if patch_size is not None:
+                h, w = scene.ldrs[0].shape[:2]
+                if h < patch_size or w < patch_size:
+                    raise InputError(d, f"frames ({w}×{h}) are smaller than the {patch_size} patch size")
+            return _Item(scene, out)
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            it = pool.map(load, dirs)
+            self.items: List[_Item] = list(
+                tqdm(it, total=len(dirs), desc=f"loading {self.split_dir.name}", disable=not progress)
+            )
+        self.length = length if length is not None else len(self.items)
+
+    @property
+    def names(self) -> List[str]:
+        """Scene names in item order."""
+        return [it.scene.name for it in self.items]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the crops drawn for each index (called by the trainer every epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        item = self.items[index % len(self.items)]
+        ldrs = item.scene.ldrs
+        labels = item.labels
+        h, w = ldrs[0].shape[:2]
+        if self.patch_size is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            p = self.patch_size
+            y = int(rng.integers(0, h - p + 1))
+            x = int(rng.integers(0, w - p + 1))
+            win = (slice(y, y + p), slice(x, x + p))
+        elif self.crop_top_left is not None:
+            win = (slice(0, self.crop_top_left), slice(0, self.crop_top_left))
+        else:
+            win = (slice(None), slice(None))
+        out: Dict[str, object] = {"name": item.scene.name}
+        times = item.scene.times
+        for k, (ldr, t) in enumerate(zip(ldrs, times)):
+            out[f"x{k + 1}"] = _chw(frame_input(ldr[win], float(t)))
+        out["t"] = torch.tensor(times, dtype=torch.float32)
+        for name, img in labels.items():
+            out[name] = _chw(img[win])
+        return out
+
+
+def _chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))

@@ -1,0 +1,1 @@
+"""Engine: the generic trainer, evaluation, checkpoints and logging."""

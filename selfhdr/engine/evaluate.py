@@ -1,0 +1,83 @@
+"""Evaluation over a test split: per-scene metrics, means, JSON and Markdown tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.scene import Scene, list_scenes, read_scene
+from ..errors import InputError
+from ..io import atomic_write_text, write_hdr, write_preview
+from ..metrics import hdr_metrics
+
+PathLike = Union[str, "os.PathLike[str]"]
+METRIC_KEYS = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l")
+Result = Dict[str, Dict]
+
+
+def summarise(scenes: Mapping[str, Mapping[str, float]]) -> Result:
+    """``{"scenes": {name: metrics}, "mean": {...}}`` with means over scenes of every key."""
+    keys = sorted({k for m in scenes.values() for k in m})
+    mean = {k: float(np.mean([m[k] for m in scenes.values() if k in m])) for k in keys}
+    return {"scenes": {n: dict(m) for n, m in scenes.items()}, "mean": mean}
+
+
+def evaluate_predictor(
+    split_dir: PathLike,
+    predict: Callable[[Scene], np.ndarray],
+    out_dir: Optional[PathLike] = None,
+    desc: str = "evaluating",
+    progress: bool = True,
+) -> Result:
+    """Run ``predict`` on every scene of a split with ground truth and score it.
+
+    With ``out_dir``, each prediction is saved as ``<scene>.hdr`` with a μ-law ``<scene>.png``
+    preview beside it, and the result as ``metrics.json``.
+    """
+    per_scene: Dict[str, Dict[str, float]] = {}
+    for d in tqdm(list_scenes(split_dir), desc=desc, disable=not progress):
+        scene = read_scene(d)
+        if scene.hdr is None:
+            raise InputError(d, "test scene has no HDRImg.hdr to evaluate against")
+        start = time.perf_counter()
+        pred = predict(scene)
+        seconds = time.perf_counter() - start
+        per_scene[scene.name] = {**hdr_metrics(pred, scene.hdr), "seconds": seconds}
+        if out_dir is not None:
+            write_hdr(Path(out_dir) / f"{scene.name}.hdr", np.maximum(pred, 0))
+            write_preview(Path(out_dir) / f"{scene.name}.png", pred)
+    result = summarise(per_scene)
+    if out_dir is not None:
+        save_json(Path(out_dir) / "metrics.json", result)
+    return result
+
+
+def save_json(path: PathLike, obj: object) -> None:
+    """Write JSON atomically (indent 1, keys in insertion order)."""
+    atomic_write_text(Path(path), json.dumps(obj, indent=1) + "\n")
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, float]], keys: List[str] = list(METRIC_KEYS)) -> str:
+    """A Markdown table: one row per method, PSNR in dB (2 decimals), SSIM with 4."""
+    head = "| method | " + " | ".join(_label(k) for k in keys) + " |"
+    sep = "|---|" + "---:|" * len(keys)
+    body = [
+        f"| {name} | " + " | ".join(_fmt(k, m.get(k)) for k in keys) + " |" for name, m in rows.items()
+    ]
+    return "\n".join([head, sep, *body])
+
+
+def _label(key: str) -> str:
+    return {"psnr_mu": "PSNR-μ", "psnr_l": "PSNR-l", "ssim_mu": "SSIM-μ", "ssim_l": "SSIM-l"}.get(key, key)
+
+
+def _fmt(key: str, v: Optional[float]) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4f}" if key.startswith("ssim") else f"{v:.2f}"

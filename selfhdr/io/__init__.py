@@ -1,0 +1,25 @@
+"""Image I/O: LDR frames, HDR radiance maps (.hdr, .exr), exposure files and previews."""
+
+from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from .exposures import read_exposure_stops, read_exposures, write_exposures
+from .hdr import HDR_SUFFIXES, check_radiance, read_hdr, write_hdr
+from .ldr import check_file, read_ldr, write_ldr
+from .preview import tonemap_preview, write_preview
+
+__all__ = [
+    "HDR_SUFFIXES",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_file",
+    "check_radiance",
+    "read_exposure_stops",
+    "read_exposures",
+    "read_hdr",
+    "read_ldr",
+    "tonemap_preview",
+    "write_exposures",
+    "write_hdr",
+    "write_ldr",
+    "write_preview",
+]

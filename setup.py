@@ -1,0 +1,39 @@
+"""Installable package for selfhdr (``pip install -e .``; tests: ``pip install -e '.[test]'``)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).resolve().parent
+version = {}
+exec((here / "selfhdr" / "__init__.py").read_text().split("\n\n")[-1], version)  # __version__ line
+
+setup(
+    name="selfhdr",
+    version=version["__version__"],
+    description="Self-supervised HDR imaging from multi-exposure images of dynamic scenes (SelfHDR and more)",
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["selfhdr", "selfhdr.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "imageio>=2.31",
+        "pyyaml>=6.0",
+        "tensorboard>=2.14",
+        "scikit-image>=0.21",
+        "tqdm>=4.65",
+        # OpenCV's wheels ship without OpenEXR support; the ASWF bindings read and write .exr.
+        "OpenEXR>=3.2",
+        # Zero-copy, pickle-free checkpoint format.
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4", "hypothesis>=6.80"],
+        "dev": ["pytest>=7.4", "hypothesis>=6.80", "ruff>=0.4"],
+    },
+)
