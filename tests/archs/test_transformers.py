@@ -9,7 +9,7 @@ import torch
 
 from selfhdr.archs import build_backbone
 from selfhdr.archs._swin import MASK_VALUE, WindowAttention, shifted_window_mask, window_partition
-from selfhdr.errors import InputError
+from selfhdr.errors import ConfigError, InputError
 
 # Small builds so every test runs in well under a second per forward on two CPU cores.
 SMALL: Dict[str, dict] = {
@@ -167,3 +167,17 @@ def test_backward_gives_finite_gradients(name: str) -> None:
 def test_published_width_constructs() -> None:
     counts = {n: sum(p.numel() for p in build_backbone(n).parameters()) for n in SMALL}
     assert counts == {"HDR-Transformer": 1_222_113, "SCTNet": 994_555}
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("SCTNet", dict(embed_dim=20)),  # not a multiple of 3
+        ("SCTNet", dict(embed_dim=24, channel_heads=3)),  # 8 channels per frame, 3 heads
+        ("HDR-Transformer", dict(depths=(2, 2), num_heads=(2,))),
+        ("HDR-Transformer", dict(embed_dim=16, num_heads=(3, 3, 3))),
+    ],
+)
+def test_inconsistent_widths_are_config_errors(name: str, kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        build_backbone(name, **kwargs)
