@@ -50,13 +50,6 @@ def window_partition(x: Tensor, window: int) -> Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, c)
 
 
-def window_reverse(windows: Tensor, window: int, height: int, width: int) -> Tensor:
-    """Inverse of :func:`window_partition`: (B·nW)×(window²)×C → B×H×W×C."""
-    c = windows.shape[-1]
-    x = windows.view(-1, height // window, width // window, window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, c)
-
-
 def relative_position_index(window: int) -> Tensor:
     """(window²)×(window²) index into the (2·window−1)² relative-position bias table."""
     coords = torch.stack(
@@ -64,6 +57,25 @@ def relative_position_index(window: int) -> Tensor:
     ).flatten(1)
     rel = coords[:, :, None] - coords[:, None, :] + (window - 1)
     return rel[0] * (2 * window - 1) + rel[1]
+
+
+@functools.lru_cache(maxsize=16)
+def window_order(
+    height: int, width: int, window: int, shift: int, device: torch.device
+) -> Tuple[Tensor, Tensor]:
+    """Token indices that gather an H×W map, cyclically shifted by ``-shift``, into windows.
+
+    Returns ``(order, inverse)``: ``tokens[:, order]`` lists the windows of the shifted map
+    one after another (each row-major, windows row-major, as :func:`window_partition`), and
+    ``windowed[:, inverse]`` puts them back. Memoised; callers must not modify them.
+    """
+    rows = (torch.arange(height) + shift) % height
+    cols = (torch.arange(width) + shift) % width
+    source = rows[:, None] * width + cols[None, :]
+    order = window_partition(source[None, :, :, None], window).flatten()
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel())
+    return order.to(device), inverse.to(device)
 
 
 @functools.lru_cache(maxsize=16)
@@ -156,34 +168,38 @@ class WindowAttention(nn.Module):
         # (windows × heads × N × N) logits: about 2.3 GB per block at 1000×1500.
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
 
-    def forward(self, x: Tensor, shift: int = 0) -> Tensor:
-        """Attention within windows of a B×H×W×C map cyclically shifted by ``shift``."""
-        b, h, w, c = x.shape
+    def forward(self, x: Tensor, size: Tuple[int, int], shift: int = 0) -> Tensor:
+        """Attention within windows of B×(H·W)×C tokens cyclically shifted by ``shift``."""
+        b, _, c = x.shape
+        h, w = size
         ws, heads = self.window_size, self.num_heads
         n, d = ws * ws, c // heads
-        if shift:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-        windows = window_partition(x, ws)
+        # One gather does the cyclic shift and the window partition (and one undoes both),
+        # instead of a roll (two copies) plus a permute-copy each way.
+        order, inverse = window_order(h, w, ws, shift, x.device)
+        windows = x.index_select(1, order).view(-1, n, c)
         q, k, v = self.qkv(windows).view(-1, n, 3, heads, d).permute(2, 0, 3, 1, 4).unbind(0)
         bias = self.relative_position_bias()
-        out = self._attend(q, k, v, bias)
+        # The fused kernel returns (B·nW)×heads×N×d stored as (B·nW)×N×heads×d, so this
+        # transpose and the reshapes below are free.
+        out = self._attend(q, k, v, bias).transpose(1, 2).reshape(b, -1, n, c)
         if shift:
             # Windows on a shift seam attend again with the region mask; the rest need none.
             index, mask = shifted_window_mask(h, w, ws, shift, x.device)
             if index.numel():
-                nw = windows.shape[0] // b
+                nw = out.shape[1]
 
                 def pick(t: Tensor) -> Tensor:
-                    return t.view(b, nw, heads, n, d)[:, index].flatten(0, 1)
+                    return t.unflatten(0, (b, nw))[:, index].flatten(0, 1)
 
                 seam_bias = (bias + mask.to(bias.dtype).unsqueeze(1)).repeat(b, 1, 1, 1)
                 seam = self._attend(pick(q), pick(k), pick(v), seam_bias)
-                out = out.view(b, nw, heads, n, d).index_copy(1, index, seam.unflatten(0, (b, -1)))
-        out = self.proj(out.reshape(-1, heads, n, d).transpose(1, 2).reshape(-1, n, c))
-        x = window_reverse(out, ws, h, w)
-        if shift:
-            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-        return x
+                seam = seam.transpose(1, 2).reshape(b, -1, n, c)
+                if out.requires_grad:
+                    out = out.index_copy(1, index, seam)
+                else:
+                    out.index_copy_(1, index, seam)
+        return self.proj(out.view(b, -1, c)).index_select(1, inverse)
 
 
 class SwinBlock(nn.Module):
@@ -216,10 +232,8 @@ class SwinBlock(nn.Module):
 
     def forward(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         """B×(H·W)×C tokens of an H×W map → same shape."""
-        b, _, c = x.shape
         y = self.norm1(x)
-        a = self.attn(y.view(b, size[0], size[1], c), self.shift_size)
-        x = x + self.drop_path(a.view(b, -1, c))
+        x = x + self.drop_path(self.attn(y, size, self.shift_size))
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         if self.lce is not None:
             x = x + image_to_tokens(self.lce(tokens_to_image(y, size)))
