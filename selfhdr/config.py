@@ -18,9 +18,12 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Type, TypeVar, 
 
 import yaml
 
+from .archs.registry import check_node
 from .data.synthetic import SyntheticSpec
+from .engine.trainer import TrainConfig
 from .errors import ConfigError
 from .io.atomic import atomic_write_text
+from .methods.selfhdr import SelfHDRConfig
 
 T = TypeVar("T")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -40,13 +43,58 @@ class DataConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Test-time settings (validation during training and the final test)."""
+
+    tile: Optional[int] = None
+    """Run full images in overlapping tiles of this side (bounded memory); None: whole image."""
+    overlap: Optional[int] = None
+    """Tile overlap; None: the backbone's exact default (see selfhdr.inference)."""
+    val_crop: Optional[int] = 512
+    """Validation PSNR-μ on the top-left val_crop × val_crop of each test image (SelfHDR)."""
+    aligned_inputs: bool = False
+    """Test on flow-aligned inputs (``<test_split>_align``), as the published code does for FSHDR."""
+
+
+@dataclass
+class ReportConfig:
+    """What the final table compares the trained model with (all on the test split)."""
+
+    baselines: bool = True
+    """Reference alone and the unaligned triangle merge."""
+    color: bool = True
+    """Y_color itself (flow-aligned merge of the test brackets; uses no network)."""
+    supervised: bool = False
+    """Also train the same backbone on the ground truth with the same budget (an upper bound)."""
+
+
+METHODS = ("selfhdr", "supervised")
+
+
+@dataclass
 class Config:
     """The whole configuration of a run."""
 
     name: str = "run"
     seed: int = 0
     output_dir: str = "runs"
+    device: str = "auto"
+    """'auto' (CUDA when present), 'cpu' or 'cuda[:n]'."""
+    deterministic: bool = False
+    threads: Optional[int] = None
+    """CPU threads for torch; None: all cores."""
+    method: Literal["selfhdr", "supervised"] = "selfhdr"
     data: DataConfig = field(default_factory=DataConfig)
+    model: Dict[str, Any] = field(default_factory=lambda: {"type": "AHDRNet"})
+    """Backbone node: {type: AHDRNet | FSHDR | HDR-Transformer | SCTNet, **constructor kwargs}."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    selfhdr: SelfHDRConfig = field(default_factory=SelfHDRConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def validate(self) -> None:
+        """Check the backbone node against the registry."""
+        check_node(self.model, "model")
 
 
 # ----------------------------------------------------------------------------- loading

@@ -55,3 +55,33 @@ def build_backbone(name: str, **kwargs: Any) -> nn.Module:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"backbone {name!r}: bad constructor arguments {kwargs}: {exc}") from exc
+
+
+def check_node(node: Any, path: str = "model") -> None:
+    """Validate a config node ``{type: Name, **constructor_kwargs}`` without building it.
+
+    Unknown keyword arguments are reported by their config path (``model.nff``) together with
+    the arguments the constructor accepts.
+    """
+    import inspect
+
+    if not isinstance(node, dict) or "type" not in node:
+        raise ConfigError(f"{path}: expected a mapping with a 'type' key, got {node!r}")
+    try:
+        cls = backbone_class(node["type"])
+    except ConfigError as exc:
+        raise ConfigError(f"{path}.type: {exc}") from None
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [n for n in params if n != "self"]
+    for key in node:
+        if key != "type" and key not in valid:
+            raise ConfigError(f"unknown config key '{path}.{key}' for backbone {node['type']}; "
+                              f"valid: {', '.join(valid)}")
+
+
+def build_from_node(node: Dict[str, Any], path: str = "model") -> nn.Module:
+    """Build a backbone from a config node ``{type: Name, **constructor_kwargs}`` (validated)."""
+    check_node(node, path)
+    return build_backbone(node["type"], **{k: v for k, v in node.items() if k != "type"})

@@ -1,17 +1,103 @@
-"""The one-command job behind ``scripts/train.py``: data → (training stages) → test table."""
+"""The one-command job behind ``scripts/train.py``.
+
+SelfHDR: Y_color preparation if missing → stage 1 (structure-focused network) → Y_stru
+(stage 1 run on the aligned training brackets) → stage 2 (reconstruction network) → test.
+Every stage leaves its result in the run folder and is skipped once finished; a training
+stage interrupted mid-way continues from its last checkpoint, so ``--resume`` picks a run up
+wherever it stopped. The final table compares the trained network with the baselines,
+Y_color and (optionally) the same backbone trained on the ground truth.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict, Optional
 
-from ..config import Config, save_config
+from torch import nn
+from tqdm import tqdm
+
+from ..archs.checkpoint import load_checkpoint
+from ..archs.registry import build_from_node
+from ..config import Config, load_config, save_config, to_dict
+from ..data.dataset import GT, BracketDataset, exposure_fallback
+from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import write_dataset
+from ..errors import ConfigError
+from ..io import write_hdr, write_preview
+from ..methods.base import Method
 from ..methods.classical import BASELINES
-from .evaluate import evaluate_predictor, markdown_table, save_json
+from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
+from ..methods.supervised import Supervised
+from ..inference import reconstruct
+from ..metrics import hdr_metrics, psnr_mu
+from .device import resolve_device, setup_runtime
+from .evaluate import evaluate_predictor, markdown_table, save_json, summarise
+from .logger import RunLogger
+from .predict import predict_hdr
+from .trainer import Trainer
 
 log = logging.getLogger(__name__)
+ALIGN_SUFFIX = "_align"
+
+
+class Run:
+    """Paths and shared objects of one run folder ``<output_dir>/<name>``."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.dir = Path(cfg.output_dir) / cfg.name
+        self.root = Path(cfg.data.root)
+        self.device = resolve_device(cfg.device)
+
+    def split(self, name: str) -> Path:
+        """A split folder of the dataset root."""
+        return self.root / name
+
+    def model_path(self, stage: str) -> Path:
+        """Final weights of a training stage."""
+        return self.dir / stage / "model.pth"
+
+
+# ----------------------------------------------------------------------------- config & data
+
+
+def open_run(cfg: Config, resume: bool = False) -> Config:
+    """Create or reopen the run folder and return the config to use.
+
+    A new run saves its resolved config. An existing run continues only with ``resume``, or
+    when the config is identical; ``resume`` uses the config saved in the run folder.
+    """
+    run_dir = Path(cfg.output_dir) / cfg.name
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        old = load_config(saved)
+        if resume:
+            return old
+        if to_dict(old) != to_dict(cfg):
+            diff = _diff(to_dict(old), to_dict(cfg))
+            raise ConfigError(f"{run_dir} holds a run with a different config ({diff}); pass --resume "
+                              f"to continue it, or choose another name (--set name=...)")
+        return cfg
+    if resume:
+        raise ConfigError(f"--resume: no run to resume at {run_dir} (no config.yaml)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, saved)
+    return cfg
+
+
+def _diff(a: Dict, b: Dict, prefix: str = "") -> str:
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            d = _diff(va, vb, f"{prefix}{k}.")
+            if d:
+                return d
+        elif va != vb:
+            return f"{prefix}{k}: {va!r} → {vb!r}"
+    return ""
 
 
 def ensure_data(cfg: Config) -> Path:
@@ -22,28 +108,178 @@ def ensure_data(cfg: Config) -> Path:
     return root
 
 
-def run_dir(cfg: Config) -> Path:
-    """The run folder ``<output_dir>/<name>``."""
-    return Path(cfg.output_dir) / cfg.name
+def ensure_color(run: Run, split: str) -> Path:
+    """Y_color and aligned frames for ``split`` (``<split>_align``), made if missing."""
+    from ..align.prepare import prepare_split
+
+    prepare_split(run.root, split, run.cfg.align)
+    return run.split(split + ALIGN_SUFFIX)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """The configured backbone."""
+    return build_from_node(cfg.model)
+
+
+def validator(run: Run) -> Callable[[nn.Module], Dict[str, float]]:
+    """PSNR-μ on the top-left ``val_crop`` square of each test image (SelfHDR's validation)."""
+    cfg = run.cfg
+    ds = BracketDataset(run.split(cfg.data.test_split), labels={GT: GT}, crop_top_left=cfg.eval.val_crop)
+
+    def validate(net: nn.Module) -> Dict[str, float]:
+        scores = []
+        for i in range(len(ds)):
+            item = ds[i]
+            xs = [item[k][None].to(run.device) for k in ("x1", "x2", "x3")]
+            y = reconstruct(net, *xs, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
+            scores.append(psnr_mu(y[0].permute(1, 2, 0).float().cpu().numpy(),
+                                  item[GT].permute(1, 2, 0).numpy()))
+        return {"psnr_mu": float(sum(scores) / len(scores))}
+
+    return validate
+
+
+def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method],
+                labels: Dict[str, object], logger: RunLogger) -> Path:
+    """Train one stage (or continue it from its checkpoint); returns its ``model.pth``."""
+    cfg = run.cfg
+    final = run.model_path(stage)
+    if final.exists():
+        log.info("%s: finished earlier (%s)", stage, final)
+        return final
+    tc = cfg.train
+    ds = BracketDataset(run.split(cfg.data.train_split), labels=labels, patch_size=cfg.data.patch_size,
+                        length=tc.iters_per_epoch * tc.batch_size, seed=cfg.seed, progress=True)
+    method = make_method(build_model(cfg))
+    meta = {"backbone": dict(cfg.model), "channel_order": "rgb", "method": cfg.method,
+            "stage": stage, "config": to_dict(cfg)}
+    trainer = Trainer(method, ds, tc, run.dir / stage, seed=cfg.seed, stage=stage, device=run.device,
+                      num_workers=cfg.data.num_workers, validate=validator(run), meta=meta)
+    trainer.resume()
+    return trainer.fit(logger)
+
+
+def load_trained(run: Run, path: Path) -> nn.Module:
+    """A backbone with the weights of ``path``, in eval mode on the run's device."""
+    net = build_model(run.cfg)
+    load_checkpoint(net, path)
+    return net.to(run.device).eval()
+
+
+def infer_structure(run: Run, stage1: Path) -> Path:
+    """Y_stru: the stage-1 network on the aligned training brackets, one ``.hdr`` per scene."""
+    cfg = run.cfg
+    out = run.dir / "stru"
+    done = out / "done.json"
+    if done.exists():
+        return out
+    net = load_trained(run, stage1)
+    aligned = run.split(cfg.data.train_split + ALIGN_SUFFIX)
+    original = run.split(cfg.data.train_split)
+    for d in tqdm(list_scenes(aligned), desc="Y_stru"):
+        target = out / f"{d.name}.hdr"
+        if target.exists():
+            continue
+        scene = read_scene(d, exposure_fallback(d, original), with_hdr=False)
+        hdr = predict_hdr(net, scene.ldrs, scene.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
+        write_hdr(target, hdr)
+        write_preview(out / f"{d.name}.png", hdr)
+    save_json(done, {"scenes": len(list(out.glob("*.hdr"))), "stage1": str(stage1)})
+    return out
+
+
+def test_model(run: Run, model_path: Path, name: str) -> Dict:
+    """Full-image test of a trained model on the test split; writes ``test/<name>/``."""
+    cfg = run.cfg
+    out = run.dir / "test" / name
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    net = load_trained(run, model_path)
+    split = cfg.data.test_split + (ALIGN_SUFFIX if cfg.eval.aligned_inputs else "")
+    if cfg.eval.aligned_inputs:
+        ensure_color(run, cfg.data.test_split)
+
+    def predict(scene) -> object:  # type: ignore[no-untyped-def]
+        return predict_hdr(net, scene.ldrs, scene.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
+
+    if cfg.eval.aligned_inputs:  # aligned frames, but scored against the original labels
+        return _evaluate_aligned(run, predict, out)
+    return evaluate_predictor(run.split(split), predict, out, desc=f"test {name}")
+
+
+def _evaluate_aligned(run: Run, predict: Callable, out: Path) -> Dict:
+    split = run.split(run.cfg.data.test_split)
+    scores = {}
+    for d in list_scenes(split):
+        gt = read_scene(d).hdr
+        aligned_dir = run.split(run.cfg.data.test_split + ALIGN_SUFFIX) / d.name
+        scene = read_scene(aligned_dir, exposure_fallback(aligned_dir, split), with_hdr=False)
+        t0 = time.perf_counter()
+        pred = predict(scene)
+        scores[d.name] = {**hdr_metrics(pred, gt), "seconds": time.perf_counter() - t0}
+        write_hdr(out / f"{d.name}.hdr", pred)
+        write_preview(out / f"{d.name}.png", pred)
+    res = summarise(scores)
+    save_json(out / "metrics.json", res)
+    return res
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def run(cfg: Config, resume: bool = False) -> Dict[str, Dict]:
+    """Run the configured job end to end; returns ``{row: {"scenes", "mean"}}``."""
+    cfg = open_run(cfg, resume)
+    setup_runtime(cfg.seed, cfg.deterministic, cfg.threads)
+    r = Run(cfg)
+    ensure_data(cfg)
+    train, test = cfg.data.train_split, cfg.data.test_split
+    results: Dict[str, Dict] = {}
+    if cfg.report.baselines:
+        for name, fn in BASELINES.items():
+            results[name] = evaluate_predictor(r.split(test), fn, r.dir / "test" / name.replace(" ", "_"),
+                                               desc=name)
+    with RunLogger(r.dir / "tb") as logger:
+        if cfg.method == "selfhdr":
+            align_dir = ensure_color(r, train)
+            if cfg.report.color:
+                results["Y_color (aligned merge)"] = _color_on_test(r)
+            s1 = train_stage(r, "stage1", lambda n: SelfHDRStage1(n, cfg.selfhdr.stage1),
+                             {"color": align_dir}, logger)
+            stru = infer_structure(r, s1)
+            s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
+                             {"color": align_dir, "stru": stru}, logger)
+            results[f"SelfHDR ({cfg.model['type']})"] = test_model(r, s2, "selfhdr")
+        if cfg.method == "supervised" or cfg.report.supervised:
+            sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
+            results[f"supervised ({cfg.model['type']})"] = test_model(r, sup, "supervised")
+    save_json(r.dir / "results.json", results)
+    table = markdown_table({k: v["mean"] for k, v in results.items()})
+    (r.dir / "results.md").write_text(table + "\n")
+    n = len(next(iter(results.values()))["scenes"]) if results else 0
+    print(f"\nTest split {r.split(test)} ({n} scenes); run folder {r.dir}")
+    print(table)
+    return results
+
+
+def _color_on_test(r: Run) -> Dict:
+    """Y_color of the test brackets scored against their labels (no network)."""
+    out = r.dir / "test" / "Y_color"
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    from ..align import compute_color
+
+    return evaluate_predictor(r.split(r.cfg.data.test_split),
+                              lambda s: compute_color(s.ldrs, s.times, r.cfg.align).hdr, out, desc="Y_color")
 
 
 def evaluate_baselines(root: Path, split: str, out_dir: Path) -> Dict[str, Dict]:
     """Score every classical baseline on ``root/split``; writes ``out_dir/<baseline>/``."""
-    results = {}
-    for name, fn in BASELINES.items():
-        sub = out_dir / name.replace(" ", "_")
-        results[name] = evaluate_predictor(root / split, fn, sub, desc=name)
-    return results
+    return {name: evaluate_predictor(root / split, fn, out_dir / name.replace(" ", "_"), desc=name)
+            for name, fn in BASELINES.items()}
 
 
-def run(cfg: Config) -> Dict[str, Dict]:
-    """Run the configured job and return ``{method: {"scenes": ..., "mean": ...}}``."""
-    out = run_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    root = ensure_data(cfg)
-    results = evaluate_baselines(root, cfg.data.test_split, out / "baselines")
-    save_json(out / "results.json", results)
-    print(f"\nTest split {root / cfg.data.test_split} ({len(next(iter(results.values()))['scenes'])} scenes)")
-    print(markdown_table({k: v["mean"] for k, v in results.items()}))
-    return results
+__all__ = ["Run", "ensure_data", "evaluate_baselines", "open_run", "run"]

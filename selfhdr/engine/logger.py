@@ -1,0 +1,54 @@
+"""TensorBoard logging of scalars and μ-law image previews (rank 0 only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from ..tonemap import mu_law
+
+
+class RunLogger:
+    """A thin wrapper over ``SummaryWriter`` that is a no-op when ``enabled`` is False."""
+
+    def __init__(self, log_dir: Path, enabled: bool = True) -> None:
+        self.writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(log_dir))
+
+    def scalars(self, prefix: str, values: Dict[str, float], step: int) -> None:
+        """Log ``prefix/name`` scalars."""
+        if self.writer is None:
+            return
+        for k, v in values.items():
+            self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
+
+    def images(self, prefix: str, batch: Dict[str, Any], out: torch.Tensor, step: int,
+               n: int = 2) -> None:
+        """Log μ-law previews of the output, the reference LDR and any labels in the batch."""
+        if self.writer is None:
+            return
+        panels = {"output": out[:n]}
+        if torch.is_tensor(batch.get("x2")):
+            panels["reference"] = mu_law(batch["x2"][:n, 0:3].clamp(0, 1))
+        for key in ("gt", "color", "stru", "label"):
+            if torch.is_tensor(batch.get(key)):
+                panels[key] = batch[key][:n]
+        for name, img in panels.items():
+            vis = mu_law(img.detach().float().clamp(0, 1)) if name != "reference" else img
+            self.writer.add_images(f"{prefix}/{name}", vis.cpu().clamp(0, 1), step)
+
+    def close(self) -> None:
+        """Flush and close."""
+        if self.writer is not None:
+            self.writer.close()
+
+    def __enter__(self) -> "RunLogger":
+        return self
+
+    def __exit__(self, *exc: Optional[Any]) -> None:
+        self.close()

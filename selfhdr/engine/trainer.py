@@ -1,0 +1,277 @@
+"""The generic trainer: drives any :class:`selfhdr.methods.base.Method` over a dataset.
+
+One "epoch" is ``iters_per_epoch`` optimiser steps (SelfHDR: 1200). The order of samples and
+the crops depend only on (seed, epoch, index), and every stochastic loss is seeded per step,
+so a run interrupted and resumed from a checkpoint ends with the weights of an uninterrupted
+one. Non-finite losses or gradients skip the step; ``max_nonfinite`` in a row stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from ..errors import SelfHDRError
+from ..methods.base import Method
+from .device import step_seed
+from .logger import RunLogger
+from .state import load_latest_state, save_training_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; defaults are SelfHDR's for AHDRNet/FSHDR."""
+
+    batch_size: int = 16
+    epochs: int = 150
+    iters_per_epoch: int = 1200
+    lr: float = 1e-4
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    lr_decay_every: int = 50
+    """Halve (× lr_gamma) the learning rate every this many epochs."""
+    lr_gamma: float = 0.5
+    val_every: int = 1
+    """Validate every this many epochs (0: never)."""
+    log_every: int = 50
+    image_every: int = 500
+    checkpoint_every: int = 200
+    """Also checkpoint every this many iterations inside an epoch (0: epoch ends only)."""
+    max_nonfinite: int = 20
+    """Stop after this many consecutive steps with a non-finite loss or gradient."""
+    grad_clip: Optional[float] = None
+    amp: Literal["off", "bf16", "fp16"] = "off"
+
+    def validate(self) -> None:
+        """Reject impossible values."""
+        for name in ("batch_size", "epochs", "iters_per_epoch", "lr_decay_every", "max_nonfinite"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers, got {self.betas}")
+
+
+class TrainingDiverged(SelfHDRError, RuntimeError):
+    """Too many consecutive non-finite losses or gradients."""
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation of the dataset fixed by (seed, epoch), sliced per rank, from ``start``."""
+
+    def __init__(self, n: int, seed: int, epoch: int, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.epoch, self.start, self.rank, self.world = n, seed, epoch, start, rank, world
+
+    def _indices(self) -> List[int]:
+        perm = np.random.default_rng([self.seed, self.epoch, 7919]).permutation(self.n)
+        return perm[self.rank::self.world][self.start:].tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices())
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+
+Validator = Callable[[torch.nn.Module], Dict[str, float]]
+
+
+class Trainer:
+    """Runs one training stage of a method and writes ``checkpoint.pth`` and ``model.pth``."""
+
+    def __init__(self, method: Method, dataset: Dataset, cfg: TrainConfig, out_dir: Path, *,
+                 seed: int = 0, stage: str = "train", device: torch.device = torch.device("cpu"),
+                 num_workers: int = 0, validate: Optional[Validator] = None,
+                 meta: Optional[Dict[str, Any]] = None, progress: bool = True) -> None:
+        self.method = method.to(device)
+        self.dataset = dataset
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.seed = seed
+        self.stage = stage
+        self.device = device
+        self.num_workers = num_workers
+        self.validate = validate
+        self.meta = dict(meta or {})
+        self.progress = progress
+        net = method.net
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                                          weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.lr_decay_every, cfg.lr_gamma)
+        self.epoch = 0
+        self.iteration = 0
+        self.nonfinite = 0
+        self.ckpt_path = self.out_dir / "checkpoint.pth"
+        self.model_path = self.out_dir / "model.pth"
+
+    @property
+    def step(self) -> int:
+        """Global optimiser-step index (completed or skipped steps so far)."""
+        return self.epoch * self.cfg.iters_per_epoch + self.iteration
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> Dict[str, Any]:
+        """Everything needed to resume exactly."""
+        return {
+            "state_dict": self.method.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch, "iteration": self.iteration, "step": self.step,
+            "nonfinite": self.nonfinite, "rng": torch.get_rng_state(),
+            "stage": self.stage, **self.meta,
+        }
+
+    def save(self) -> None:
+        """Write the training checkpoint atomically."""
+        save_training_state(self.ckpt_path, self.state())
+
+    def resume(self) -> bool:
+        """Restore from the newest good checkpoint of this stage; False if there is none."""
+        state = load_latest_state(self.ckpt_path)
+        if state is None:
+            return False
+        self.method.net.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
+        self.nonfinite = int(state.get("nonfinite", 0))
+        if "rng" in state:
+            torch.set_rng_state(state["rng"])
+        log.info("%s: resumed at epoch %d, iteration %d", self.stage, self.epoch, self.iteration)
+        return True
+
+    # ------------------------------------------------------------------ training
+
+    def _loader(self) -> DataLoader:
+        bs = self.cfg.batch_size
+        sampler = EpochSampler(len(self.dataset), self.seed, self.epoch, start=self.iteration * bs)
+        return DataLoader(self.dataset, batch_size=bs, sampler=sampler, drop_last=True,
+                          num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def _to_device(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    def fit(self, logger: Optional[RunLogger] = None) -> Path:
+        """Train until ``epochs`` are done (resuming where a checkpoint left off); return model.pth."""
+        cfg = self.cfg
+        if set_epoch := getattr(self.dataset, "set_epoch", None):
+            set_epoch(self.epoch)
+        if len(self.dataset) < cfg.iters_per_epoch * cfg.batch_size:
+            raise ValueError(f"dataset has {len(self.dataset)} items, fewer than "
+                             f"iters_per_epoch × batch_size = {cfg.iters_per_epoch * cfg.batch_size}")
+        total = cfg.epochs * cfg.iters_per_epoch
+        bar = tqdm(total=total, initial=self.step, desc=self.stage, disable=not self.progress,
+                   dynamic_ncols=True, unit="it")
+        self.method.train()
+        try:
+            while self.epoch < cfg.epochs:
+                if set_epoch:
+                    set_epoch(self.epoch)
+                self._run_epoch(bar, logger)
+                self.epoch += 1
+                self.iteration = 0
+                self.scheduler.step()
+                self.save()
+                if self.validate and cfg.val_every and self.epoch % cfg.val_every == 0:
+                    self._validate(logger)
+        finally:
+            bar.close()
+        from ..archs.checkpoint import save_weights  # the published {'state_dict'} format
+
+        save_weights(self.method.net, self.model_path, meta={k: v for k, v in self.meta.items()})
+        return self.model_path
+
+    def _run_epoch(self, bar: tqdm, logger: Optional[RunLogger]) -> None:
+        cfg = self.cfg
+        waited = computed = 0.0
+        t0 = time.perf_counter()
+        for batch in self._loader():
+            t1 = time.perf_counter()
+            names = batch.get("name")
+            torch.manual_seed(step_seed(self.seed, self.stage, self.step))
+            result = self._train_step(self._to_device(batch), names)
+            t2 = time.perf_counter()
+            waited += t1 - t0
+            computed += t2 - t1
+            self.iteration += 1
+            bar.update(1)
+            if result is not None:
+                bar.set_postfix(loss=f"{float(result['loss']):.4f}", refresh=False)
+                if logger and self.step % cfg.log_every == 0:
+                    scalars = {k: float(v) for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
+                    scalars["lr"] = self.optimizer.param_groups[0]["lr"]
+                    scalars["data_wait_fraction"] = waited / max(waited + computed, 1e-9)
+                    logger.scalars(self.stage, scalars, self.step)
+                if logger and cfg.image_every and self.step % cfg.image_every == 0 and "out" in result:
+                    logger.images(self.stage, batch, result["out"], self.step)
+            if cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0 \
+                    and self.iteration < cfg.iters_per_epoch:
+                self.save()
+            if self.iteration >= cfg.iters_per_epoch:
+                break
+            t0 = time.perf_counter()
+
+    def _train_step(self, batch: Dict[str, Any], names: Any) -> Optional[Dict[str, torch.Tensor]]:
+        cfg = self.cfg
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            result = self.method.training_step(batch)
+        loss = result["loss"].float()
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return self._skip(f"non-finite loss {float(loss)}", names)
+        loss.backward()
+        params = [p for p in self.method.net.parameters() if p.grad is not None]
+        if cfg.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])) \
+                if params else torch.zeros(())
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._skip("non-finite gradient", names)
+        self.optimizer.step()
+        self.nonfinite = 0
+        return result
+
+    def _skip(self, why: str, names: Any) -> None:
+        self.nonfinite += 1
+        log.warning("%s step %d: %s; step skipped (%d in a row)", self.stage, self.step, why, self.nonfinite)
+        if self.nonfinite >= self.cfg.max_nonfinite:
+            scenes = ", ".join(names) if isinstance(names, (list, tuple)) else str(names)
+            raise TrainingDiverged(
+                f"{self.stage}: {self.nonfinite} consecutive steps with a non-finite loss or gradient, "
+                f"the last at step {self.step} (epoch {self.epoch}, iteration {self.iteration}); "
+                f"batch scenes: {scenes}")
+        return None
+
+    def _validate(self, logger: Optional[RunLogger]) -> None:
+        assert self.validate is not None
+        self.method.eval()
+        metrics = self.validate(self.method.net)
+        self.method.train()
+        if logger:
+            logger.scalars(f"{self.stage}/val", metrics, self.step)
+        msg = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        log.info("%s epoch %d: %s", self.stage, self.epoch, msg)
+        if self.progress:
+            tqdm.write(f"{self.stage} epoch {self.epoch}/{self.cfg.epochs}: {msg}")
+
+
+def finite_or_nan(x: float) -> float:
+    """``x`` if finite else NaN (for JSON-safe logs)."""
+    return x if math.isfinite(x) else float("nan")

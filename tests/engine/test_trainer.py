@@ -1,0 +1,121 @@
+"""The generic trainer: training, exact resume, divergence guard, checkpoint fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import pytest
+import torch
+
+from selfhdr.archs import build_backbone, load_checkpoint
+from selfhdr.data import BracketDataset
+from selfhdr.engine.state import previous_path, read_training_state
+from selfhdr.engine.trainer import EpochSampler, TrainConfig, Trainer, TrainingDiverged
+from selfhdr.errors import CheckpointError
+from selfhdr.methods.supervised import Supervised
+
+TINY_NET = dict(nf=4, growth=4, n_dense=1, n_rdb=1)
+
+
+def _cfg(**kw: object) -> TrainConfig:
+    base = dict(batch_size=2, epochs=2, iters_per_epoch=3, lr=1e-3, lr_decay_every=1,
+                checkpoint_every=1, log_every=1, image_every=0, val_every=0)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def _trainer(root: Path, out: Path, cfg: TrainConfig, method_cls: type = Supervised) -> Trainer:
+    torch.manual_seed(0)
+    net = build_backbone("AHDRNet", **TINY_NET)
+    ds = BracketDataset(root / "Training", labels={"gt": "gt"}, patch_size=16,
+                        length=cfg.iters_per_epoch * cfg.batch_size, seed=0)
+    return Trainer(method_cls(net), ds, cfg, out, seed=0, stage="sup", progress=False,
+                   meta={"backbone": {"type": "AHDRNet", **TINY_NET}})
+
+
+def _weights(path: Path) -> Dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_sampler_is_a_deterministic_permutation() -> None:
+    a = list(EpochSampler(10, seed=1, epoch=0))
+    assert sorted(a) == list(range(10)) and a == list(EpochSampler(10, seed=1, epoch=0))
+    assert a != list(EpochSampler(10, seed=1, epoch=1))
+    assert list(EpochSampler(10, 1, 0, start=4)) == a[4:]
+    ranks = [list(EpochSampler(10, 1, 0, rank=r, world=2)) for r in (0, 1)]
+    assert sorted(ranks[0] + ranks[1]) == list(range(10))
+
+
+def test_training_writes_published_format_and_learns(tiny_root: Path, tmp_path: Path) -> None:
+    tr = _trainer(tiny_root, tmp_path / "a", _cfg(epochs=3, lr_decay_every=2))
+    before = {k: v.clone() for k, v in tr.method.net.state_dict().items()}
+    path = tr.fit()
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    assert set(ckpt) >= {"state_dict", "backbone"}
+    net = build_backbone("AHDRNet", **TINY_NET)
+    load_checkpoint(net, path)
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+    state = read_training_state(tmp_path / "a" / "checkpoint.pth")
+    assert state["epoch"] == 3 and state["iteration"] == 0 and state["step"] == 9
+    # StepLR halves every 2 epochs: after 3 epochs the lr is halved once.
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_mid_epoch_gives_identical_weights(tiny_root: Path, tmp_path: Path) -> None:
+    straight = _trainer(tiny_root, tmp_path / "straight", _cfg()).fit()
+
+    tr = _trainer(tiny_root, tmp_path / "broken", _cfg())
+    real_step = tr._train_step
+    calls = {"n": 0}
+
+    def dying_step(batch, names):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 5:  # epoch 1, iteration 1: mid-epoch, after a checkpoint
+            raise _Interrupt()
+        return real_step(batch, names)
+
+    tr._train_step = dying_step  # type: ignore[method-assign]
+    with pytest.raises(_Interrupt):
+        tr.fit()
+    resumed = _trainer(tiny_root, tmp_path / "broken", _cfg())
+    assert resumed.resume() and (resumed.epoch, resumed.iteration) == (1, 1)
+    path = resumed.fit()
+    a, b = _weights(straight), _weights(path)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tiny_root: Path, tmp_path: Path) -> None:
+    tr = _trainer(tiny_root, tmp_path / "c", _cfg(epochs=1))
+    tr.fit()
+    ckpt = tmp_path / "c" / "checkpoint.pth"
+    assert previous_path(ckpt).exists()
+    prev_state = read_training_state(previous_path(ckpt))
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="checkpoint.pth: unreadable or truncated"):
+        read_training_state(ckpt)
+    again = _trainer(tiny_root, tmp_path / "c", _cfg(epochs=1))
+    assert again.resume()
+    assert (again.epoch, again.iteration) == (prev_state["epoch"], prev_state["iteration"])
+
+
+class _NaNAfter(Supervised):
+    def training_step(self, batch):  # type: ignore[no-untyped-def]
+        res = super().training_step(batch)
+        res["loss"] = res["loss"] * float("nan")
+        return res
+
+
+def test_divergence_guard_names_step_and_scenes(tiny_root: Path, tmp_path: Path) -> None:
+    tr = _trainer(tiny_root, tmp_path / "d", _cfg(max_nonfinite=2), method_cls=_NaNAfter)
+    before = {k: v.clone() for k, v in tr.method.net.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match=r"2 consecutive steps.*step 1 .*batch scenes: train_00"):
+        tr.fit()
+    for k, v in tr.method.net.state_dict().items():  # skipped steps leave the weights alone
+        assert torch.equal(before[k], v)
