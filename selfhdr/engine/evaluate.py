@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Union
 import numpy as np
 from tqdm import tqdm
 
+from ..data.dataset import exposure_fallback
 from ..data.scene import Scene, list_scenes, read_scene
 from ..errors import InputError
 from ..io import atomic_write_text, write_hdr, write_preview
@@ -34,17 +35,23 @@ def evaluate_predictor(
     out_dir: Optional[PathLike] = None,
     desc: str = "evaluating",
     progress: bool = True,
+    inputs_dir: Optional[PathLike] = None,
 ) -> Result:
     """Run ``predict`` on every scene of a split with ground truth and score it.
 
     With ``out_dir``, each prediction is saved as ``<scene>.hdr`` with a μ-law ``<scene>.png``
-    preview beside it, and the result as ``metrics.json``.
+    preview beside it, and the result as ``metrics.json``. With ``inputs_dir`` (e.g.
+    ``Test_align``) the brackets come from there while the labels stay those of ``split_dir``.
     """
     per_scene: Dict[str, Dict[str, float]] = {}
     for d in tqdm(list_scenes(split_dir), desc=desc, disable=not progress):
         scene = read_scene(d)
         if scene.hdr is None:
             raise InputError(d, "test scene has no HDRImg.hdr to evaluate against")
+        if inputs_dir is not None:
+            alt = Path(inputs_dir) / d.name
+            inputs = read_scene(alt, exposure_fallback(alt, Path(split_dir)), with_hdr=False)
+            scene = Scene(scene.name, inputs.ldrs, inputs.times, scene.hdr, inputs.files)
         start = time.perf_counter()
         pred = predict(scene)
         seconds = time.perf_counter() - start

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
@@ -32,9 +31,9 @@ from ..methods.classical import BASELINES
 from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
 from ..methods.supervised import Supervised
 from ..inference import reconstruct
-from ..metrics import hdr_metrics, psnr_mu
+from ..metrics import psnr_mu
 from .device import resolve_device, setup_runtime
-from .evaluate import evaluate_predictor, markdown_table, save_json, summarise
+from .evaluate import evaluate_predictor, markdown_table, save_json
 from .logger import RunLogger
 from .predict import predict_hdr
 from .trainer import Trainer
@@ -198,33 +197,11 @@ def test_model(run: Run, model_path: Path, name: str) -> Dict:
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
     net = load_trained(run, model_path)
-    split = cfg.data.test_split + (ALIGN_SUFFIX if cfg.eval.aligned_inputs else "")
-    if cfg.eval.aligned_inputs:
-        ensure_color(run, cfg.data.test_split)
-
-    def predict(scene) -> object:  # type: ignore[no-untyped-def]
-        return predict_hdr(net, scene.ldrs, scene.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
-
-    if cfg.eval.aligned_inputs:  # aligned frames, but scored against the original labels
-        return _evaluate_aligned(run, predict, out)
-    return evaluate_predictor(run.split(split), predict, out, desc=f"test {name}")
-
-
-def _evaluate_aligned(run: Run, predict: Callable, out: Path) -> Dict:
-    split = run.split(run.cfg.data.test_split)
-    scores = {}
-    for d in list_scenes(split):
-        gt = read_scene(d).hdr
-        aligned_dir = run.split(run.cfg.data.test_split + ALIGN_SUFFIX) / d.name
-        scene = read_scene(aligned_dir, exposure_fallback(aligned_dir, split), with_hdr=False)
-        t0 = time.perf_counter()
-        pred = predict(scene)
-        scores[d.name] = {**hdr_metrics(pred, gt), "seconds": time.perf_counter() - t0}
-        write_hdr(out / f"{d.name}.hdr", pred)
-        write_preview(out / f"{d.name}.png", pred)
-    res = summarise(scores)
-    save_json(out / "metrics.json", res)
-    return res
+    inputs = ensure_color(run, cfg.data.test_split) if cfg.eval.aligned_inputs else None
+    return evaluate_predictor(
+        run.split(cfg.data.test_split),
+        lambda s: predict_hdr(net, s.ldrs, s.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap),
+        out, desc=f"test {name}", inputs_dir=inputs)
 
 
 # ----------------------------------------------------------------------------- the job

@@ -210,7 +210,7 @@ class Trainer:
             self.iteration += 1
             bar.update(1)
             if result is not None:
-                bar.set_postfix(loss=f"{float(result['loss']):.4f}", refresh=False)
+                bar.set_postfix(loss=f"{float(result['loss'].detach()):.4f}", refresh=False)
                 if logger and self.step % cfg.log_every == 0:
                     scalars = {k: float(v) for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
                     scalars["lr"] = self.optimizer.param_groups[0]["lr"]
