@@ -18,6 +18,7 @@ from typing import Callable, Dict, Optional
 from torch import nn
 from tqdm import tqdm
 
+from ..align import compute_color, prepare_color
 from ..archs.checkpoint import load_checkpoint
 from ..archs.registry import build_from_node
 from ..config import Config, load_config, save_config, to_dict
@@ -109,10 +110,7 @@ def ensure_data(cfg: Config) -> Path:
 
 def ensure_color(run: Run, split: str) -> Path:
     """Y_color and aligned frames for ``split`` (``<split>_align``), made if missing."""
-    from ..align.prepare import prepare_split
-
-    prepare_split(run.root, split, run.cfg.align)
-    return run.split(split + ALIGN_SUFFIX)
+    return prepare_color(run.root, split, run.cfg.align).out_dir
 
 
 # ----------------------------------------------------------------------------- stages
@@ -247,8 +245,6 @@ def _color_on_test(r: Run) -> Dict:
     out = r.dir / "test" / "Y_color"
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
-    from ..align import compute_color
-
     return evaluate_predictor(r.split(r.cfg.data.test_split),
                               lambda s: compute_color(s.ldrs, s.times, r.cfg.align).hdr, out, desc="Y_color")
 
