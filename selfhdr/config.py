@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Type, TypeVar, 
 
 import yaml
 
+from .align.config import AlignConfig
 from .archs.registry import check_node
 from .data.synthetic import SyntheticSpec
 from .engine.trainer import TrainConfig
@@ -40,6 +41,9 @@ class DataConfig:
     test_split: str = "Test"
     patch_size: int = 128
     num_workers: int = 0
+    """DataLoader worker processes for training (0: load in the training process)."""
+    prepare_workers: Optional[int] = None
+    """Processes for Y_color preparation (None: one per CPU core; 1: in this process)."""
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Config:
     """CPU threads for torch; None: all cores."""
     method: Literal["selfhdr", "supervised"] = "selfhdr"
     data: DataConfig = field(default_factory=DataConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
     model: Dict[str, Any] = field(default_factory=lambda: {"type": "AHDRNet"})
     """Backbone node: {type: AHDRNet | FSHDR | HDR-Transformer | SCTNet, **constructor kwargs}."""
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -110,7 +110,7 @@ def ensure_data(cfg: Config) -> Path:
 
 def ensure_color(run: Run, split: str) -> Path:
     """Y_color and aligned frames for ``split`` (``<split>_align``), made if missing."""
-    return prepare_color(run.root, split, run.cfg.align).out_dir
+    return prepare_color(run.root, split, run.cfg.align, workers=run.cfg.data.prepare_workers).out_dir
 
 
 # ----------------------------------------------------------------------------- stages

@@ -212,7 +212,7 @@ class Trainer:
             if result is not None:
                 bar.set_postfix(loss=f"{float(result['loss'].detach()):.4f}", refresh=False)
                 if logger and self.step % cfg.log_every == 0:
-                    scalars = {k: float(v) for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
+                    scalars = {k: float(v.detach()) for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
                     scalars["lr"] = self.optimizer.param_groups[0]["lr"]
                     scalars["data_wait_fraction"] = waited / max(waited + computed, 1e-9)
                     logger.scalars(self.stage, scalars, self.step)
