@@ -8,19 +8,14 @@ deliberately absent from the backbone registry (different inputs and outputs).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Mapping, Sequence, Tuple, Union
+from typing import Mapping, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
-from ..io.atomic import atomic_path
-
-PathLike = Union[str, "os.PathLike[str]"]
+from ..errors import CheckpointError, PathLike
 
 # ITU-R BT.601 full-range ("JPEG") YCbCr on [0, 1] data: Y = Kr R + Kg G + Kb B,
 # Cb = (B − Y) / (2 (1 − Kb)) + 0.5, Cr = (R − Y) / (2 (1 − Kr)) + 0.5.
@@ -101,6 +96,7 @@ class FusionNet(nn.Module):
             raise ValueError(f"bad FusionNet config: widths={widths}, "
                              f"convs_per_stage={convs_per_stage}, in_frames={in_frames}")
         self.widths = widths
+        self.convs_per_stage = int(convs_per_stage)
         self.in_frames = in_frames
         self.size_divisor = 2 ** (len(widths) - 1)
         self.encoder = nn.ModuleList(
@@ -186,9 +182,9 @@ def fusion_net_from_state_dict(state: Mapping[str, torch.Tensor]) -> FusionNet:
         widths = [int(state[f"encoder.{i}.0.weight"].shape[0]) for i in stages]
         convs = len([k for k in state if k.startswith("encoder.0.") and k.endswith(".weight")])
         in_frames = int(state["head.weight"].shape[0])
+        net = FusionNet(widths, convs_per_stage=convs, in_frames=in_frames)
     except (KeyError, IndexError, ValueError) as exc:
         raise CheckpointError(f"not a FusionNet state_dict (missing or odd key: {exc})") from None
-    net = FusionNet(widths, convs_per_stage=convs, in_frames=in_frames)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -197,24 +193,20 @@ def fusion_net_from_state_dict(state: Mapping[str, torch.Tensor]) -> FusionNet:
 
 
 def save_fusion_net(net: FusionNet, path: PathLike) -> None:
-    """Write ``{'state_dict': net.state_dict()}`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": net.state_dict()}, tmp)
+    """Write ``{'state_dict': ..., 'arch': 'FusionNet', widths, depth}`` atomically."""
+    from .checkpoint import save_weights  # lazy: keeps safetensors off the network's import path
+
+    meta = {"arch": "FusionNet", "widths": list(net.widths),
+            "convs_per_stage": net.convs_per_stage, "in_frames": net.in_frames}
+    save_weights(net, path, meta=meta)
 
 
 def load_fusion_net(path: PathLike) -> FusionNet:
-    """Rebuild a FusionNet from a checkpoint (``{'state_dict': ...}`` or a bare state_dict)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: checkpoint not found")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged or non-weights files
-        raise CheckpointError(f"{p}: cannot read checkpoint: {exc}") from None
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{p}: expected a state_dict or {{'state_dict': ...}}")
+    """Rebuild a FusionNet from a weights file (any layout :func:`read_state_dict` reads)."""
+    from .checkpoint import read_state_dict
+
+    state, _ = read_state_dict(path)
     try:
         return fusion_net_from_state_dict(state)
     except CheckpointError as exc:
-        raise CheckpointError(f"{p}: {exc}") from None
+        raise CheckpointError(f"{path}: {exc}") from None

@@ -21,17 +21,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import InputError
+from ..errors import InputError, PathLike
 from ..io import read_ldr
 from .scene import LDR_SUFFIXES
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _AB = re.compile(r"^(?P<prefix>.*)_(?P<side>[AB])$")
@@ -123,24 +122,37 @@ class ExposurePairs(Dataset):
     """Dataset of ``{'under', 'over'}`` 3×H×W float32 RGB tensors in [0, 1] plus ``'name'``.
 
     ``patch_size`` set: one random square crop (the same for both frames) per item, for
-    training; ``None``: full images, for evaluation. ``repeat`` lengthens an epoch over a
-    small folder; ``cache`` keeps decoded pairs in memory (Kalantari frames are large TIFFs).
+    training, drawn from (``seed``, epoch, index) only, as :class:`BracketDataset` does, so
+    a resumed run sees the same crops; ``None``: full images, for evaluation. ``length``
+    items per epoch (default: one per pair) lets the trainer's ``iters_per_epoch ×
+    batch_size`` run over a small folder; ``cache`` keeps decoded pairs in memory.
     """
 
-    def __init__(self, root: PathLike, patch_size: Optional[int] = None, repeat: int = 1,
-                 order_by_brightness: bool = True, cache: bool = False) -> None:
+    def __init__(self, root: PathLike, patch_size: Optional[int] = None, length: Optional[int] = None,
+                 order_by_brightness: bool = True, cache: bool = False, seed: int = 0) -> None:
         if patch_size is not None and patch_size < 1:
             raise ValueError(f"patch_size must be positive or None, got {patch_size}")
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        if length is not None and length < 1:
+            raise ValueError(f"length must be >= 1 or None, got {length}")
         self.pairs = find_pairs(root)
         self.patch_size = patch_size
-        self.repeat = repeat
+        self.length = length if length is not None else len(self.pairs)
         self.order_by_brightness = order_by_brightness
+        self.seed = seed
+        self.epoch = 0
         self._cache: Optional[Dict[int, Tuple[np.ndarray, np.ndarray]]] = {} if cache else None
 
+    @property
+    def names(self) -> List[str]:
+        """Pair names in item order."""
+        return [p.name for p in self.pairs]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the crops drawn for each index (called by the trainer every epoch)."""
+        self.epoch = int(epoch)
+
     def __len__(self) -> int:
-        return len(self.pairs) * self.repeat
+        return self.length
 
     def _load(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         if self._cache is not None and index in self._cache:
@@ -159,8 +171,8 @@ class ExposurePairs(Dataset):
             if h < p or w < p:
                 raise InputError(self.pairs[index].first,
                                  f"image {w}×{h} is smaller than the {p}×{p} training patch")
-            top = int(torch.randint(0, h - p + 1, ()).item())
-            left = int(torch.randint(0, w - p + 1, ()).item())
+            rng = np.random.default_rng([self.seed, self.epoch, item])
+            top, left = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
             under, over = under[top:top + p, left:left + p], over[top:top + p, left:left + p]
         return {
             "under": torch.from_numpy(np.ascontiguousarray(under.transpose(2, 0, 1))),

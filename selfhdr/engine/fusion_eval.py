@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from ..archs.fusion_net import FusionNet, fuse_pair
 from ..data.pairs import PairFiles, find_pairs, read_pair
-from ..errors import InputError
+from ..errors import InputError, PathLike
 from ..io import atomic_write_text, check_file, write_ldr
 from ..metrics.mef_ssim import mef_ssim
 
-PathLike = Union[str, "os.PathLike[str]"]
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 NETWORK = "network"
 
@@ -76,7 +74,9 @@ class FusionReport:
 
 def pairs_from_inputs(inputs: Sequence[PathLike]) -> List[PairFiles]:
     """One folder of pairs (see :mod:`selfhdr.data.pairs`) or exactly two image files."""
-    if len(inputs) == 1 and Path(inputs[0]).is_dir():
+    if len(inputs) == 1:
+        if not Path(inputs[0]).is_dir():
+            raise InputError(inputs[0], "not a folder (give a folder of pairs or two image files)")
         return find_pairs(inputs[0])
     if len(inputs) == 2:
         a, b = (check_file(p) for p in inputs)

@@ -49,10 +49,14 @@ def _normalise(score: torch.Tensor, eps: float) -> torch.Tensor:
 class WeightedSSIMLoss(nn.Module):
     """``1 − Σ_k mean(γ_k · SSIM_k)`` on luminance; ``forward(fused B×1×H×W, inputs B×K×H×W)``.
 
-    SSIM_k is the usual SSIM map (Wang et al. 2004) of the fused luminance against input
-    luminance k, with an ``ssim_window``×``ssim_window`` Gaussian window of std
-    ``ssim_sigma``, ``c1``, ``c2`` for data in [0, 1], and reflection-padded borders so every
-    pixel counts. ``γ`` depends on the inputs only (no gradient flows into it) and is one of:
+    SSIM_k is an SSIM map of the fused luminance against input luminance k, with an
+    ``ssim_window``×``ssim_window`` Gaussian window of std ``ssim_sigma``, ``c1``, ``c2`` for
+    data in [0, 1], and reflection-padded borders so every pixel counts. By default it is
+    SSIM's contrast × structure factor ``(2σ_fx + c2) / (σ_f² + σ_x² + c2)``, as in MEF-SSIM
+    and DeepFuse's loss: a fused image cannot match both inputs' brightness, and with the
+    luminance factor too (``luminance=True``, the full SSIM of Wang et al. 2004) training
+    collapsed onto copying the over-exposed frame (weights → 0/1 within 50 steps).
+    ``γ`` depends on the inputs only (no gradient flows into it) and is one of:
 
     * ``variance``: ``v_k = box(Y_k²) − box(Y_k)²``, the local variance of input k in a
       ``var_window``×``var_window`` box; detail survives where an input is not clipped.
@@ -70,7 +74,7 @@ class WeightedSSIMLoss(nn.Module):
     def __init__(self, gamma: str = "hybrid", ssim_window: int = 11, ssim_sigma: float = 1.5,
                  c1: float = 0.01 ** 2, c2: float = 0.03 ** 2, var_window: int = 11,
                  grad_window: int = 11, exposure_sigma: float = 0.2, hybrid_mix: float = 0.5,
-                 eps: float = 1e-6) -> None:
+                 eps: float = 1e-6, luminance: bool = False) -> None:
         super().__init__()
         if gamma not in GAMMAS:
             raise ValueError(f"unknown gamma {gamma!r}; choose one of {', '.join(GAMMAS)}")
@@ -88,6 +92,7 @@ class WeightedSSIMLoss(nn.Module):
         self.exposure_sigma = float(exposure_sigma)
         self.hybrid_mix = float(hybrid_mix)
         self.eps = float(eps)
+        self.luminance = bool(luminance)
         self.register_buffer("window", _gaussian_window(ssim_window, ssim_sigma), persistent=False)
         sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         self.register_buffer("sobel", torch.stack([sobel, sobel.t()])[:, None], persistent=False)
@@ -102,9 +107,10 @@ class WeightedSSIMLoss(nn.Module):
         var_f = ff - mu_f * mu_f
         var_x = xx - mu_x * mu_x
         cov = fx - mu_f * mu_x
-        num = (2 * mu_f * mu_x + self.c1) * (2 * cov + self.c2)
-        den = (mu_f * mu_f + mu_x * mu_x + self.c1) * (var_f + var_x + self.c2)
-        return num / den
+        cs = (2 * cov + self.c2) / (var_f + var_x + self.c2)
+        if not self.luminance:
+            return cs
+        return (2 * mu_f * mu_x + self.c1) / (mu_f * mu_f + mu_x * mu_x + self.c1) * cs
 
     def _variance(self, y: torch.Tensor) -> torch.Tensor:
         mean = _box(y, self.var_window)

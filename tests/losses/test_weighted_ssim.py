@@ -98,3 +98,11 @@ def test_small_images_and_bad_arguments() -> None:
         WeightedSSIMLoss(var_window=4)
     with pytest.raises(ValueError, match="B×1×H×W"):
         WeightedSSIMLoss()(x, x)
+
+
+def test_structure_only_variant_ignores_brightness() -> None:
+    x = textured(6, (1, 1, 32, 40)) * 0.5
+    inputs = torch.cat([x, x], dim=1)
+    brighter = x + 0.4  # same structure and contrast, other mean
+    assert WeightedSSIMLoss(luminance=False)(brighter, inputs).item() == pytest.approx(0.0, abs=1e-6)
+    assert WeightedSSIMLoss(luminance=True)(brighter, inputs).item() > 0.05

@@ -145,6 +145,8 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pth"):
         load_fusion_net(tmp_path / "bad.pth")
+    meta = torch.load(path, weights_only=True)
+    assert meta["widths"] == [4, 8, 8, 16] and meta["convs_per_stage"] == 2
     torch.save({"state_dict": {"foo": torch.zeros(1)}}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="not a FusionNet"):
         load_fusion_net(tmp_path / "other.pth")
@@ -178,11 +180,14 @@ def test_pairs_dataset_orders_by_brightness_and_crops(ab_root: Path) -> None:
     assert full.pairs[1].first.name == "s2_A.png"  # the brighter A became the over-exposure
     named = ExposurePairs(ab_root, order_by_brightness=False)
     assert named[1]["under"].mean() > named[1]["over"].mean()
-    crops = ExposurePairs(ab_root, patch_size=16, repeat=3, cache=True)
-    assert len(crops) == 6
-    torch.manual_seed(0)
+    crops = ExposurePairs(ab_root, patch_size=16, length=6, cache=True)
+    assert len(crops) == 6 and crops.names == ["s1", "s2"]
     item = crops[4]
     assert item["under"].shape == (3, 16, 16) and item["name"] == "s1"
+    # crops depend on (seed, epoch, index) only
+    torch.testing.assert_close(crops[4]["under"], item["under"])
+    crops.set_epoch(1)
+    assert not torch.equal(crops[4]["under"], item["under"])
     with pytest.raises(InputError, match="smaller than"):
         ExposurePairs(ab_root, patch_size=64)[0]
 
@@ -229,3 +234,15 @@ def test_mertens_baseline_is_opencv_on_0_255_bgr() -> None:
     expected = cv2.createMergeMertens().process([x[..., ::-1].copy() for x in (under8, over8)])[..., ::-1]
     fused = fuse_mertens(under8 / np.float32(255), over8 / np.float32(255))
     np.testing.assert_allclose(fused, np.clip(expected, 0, 1), atol=1e-5)
+
+
+def test_generic_trainer_runs_the_fusion_method(ab_root: Path, tmp_path: Path) -> None:
+    from selfhdr.engine.trainer import TrainConfig, Trainer
+
+    dataset = ExposurePairs(ab_root, patch_size=16, length=4)
+    cfg = TrainConfig(batch_size=2, epochs=1, iters_per_epoch=2, lr=1e-3, lr_decay_every=1,
+                      checkpoint_every=0, val_every=0)
+    trainer = Trainer(FusionMethod(net_kwargs=SMALL), dataset, cfg, tmp_path / "run", progress=False)
+    model_path = trainer.fit()
+    net = load_fusion_net(model_path)
+    assert net.widths == SMALL["widths"]
