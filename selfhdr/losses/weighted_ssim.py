@@ -9,7 +9,7 @@ ones used are documented on :class:`WeightedSSIMLoss`.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -69,12 +69,18 @@ class WeightedSSIMLoss(nn.Module):
 
     Every score s becomes ``γ_k = (s_k + eps) / Σ_j (s_j + eps)``, so the weights sum to 1
     and fall back to uniform where all inputs are flat; ``eps`` is ``eps``.
+
+    ``scale_weights`` (normalised to sum 1) adds coarser scales: scale l > 0 repeats the
+    term on 2×2-mean-pooled images (γ recomputed there), ``loss = 1 − Σ_l w_l Σ_k mean(γ_k
+    SSIM_k)``. The default ``(1.0,)`` is the single-scale loss; MEF-SSIM itself weighs
+    three scales by (0.0448, 0.2856, 0.3001).
     """
 
     def __init__(self, gamma: str = "hybrid", ssim_window: int = 11, ssim_sigma: float = 1.5,
                  c1: float = 0.01 ** 2, c2: float = 0.03 ** 2, var_window: int = 11,
                  grad_window: int = 11, exposure_sigma: float = 0.2, hybrid_mix: float = 0.5,
-                 eps: float = 1e-6, luminance: bool = False) -> None:
+                 eps: float = 1e-6, luminance: bool = False,
+                 scale_weights: Sequence[float] = (1.0,)) -> None:
         super().__init__()
         if gamma not in GAMMAS:
             raise ValueError(f"unknown gamma {gamma!r}; choose one of {', '.join(GAMMAS)}")
@@ -86,6 +92,10 @@ class WeightedSSIMLoss(nn.Module):
             raise ValueError(f"hybrid_mix must be in [0, 1], got {hybrid_mix}")
         if ssim_sigma <= 0 or exposure_sigma <= 0 or eps <= 0:
             raise ValueError("ssim_sigma, exposure_sigma and eps must be positive")
+        weights = [float(w) for w in scale_weights]
+        if not weights or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"scale_weights must be non-negative with a positive sum, got {scale_weights}")
+        self.scale_weights = [w / sum(weights) for w in weights]
         self.gamma_name = gamma
         self.c1, self.c2 = float(c1), float(c2)
         self.var_window, self.grad_window = int(var_window), int(grad_window)
@@ -157,6 +167,10 @@ class WeightedSSIMLoss(nn.Module):
             raise ValueError(f"fused {tuple(fused.shape)} and inputs {tuple(inputs.shape)} differ in B, H or W")
         ssim = self.ssim_maps(fused, inputs)
         gamma = self.gamma(inputs)
-        loss = 1.0 - (gamma * ssim).sum(dim=1).mean()
-        return loss, ssim.detach().mean(dim=(0, 2, 3)), gamma
+        score = self.scale_weights[0] * (gamma * ssim).sum(dim=1).mean()
+        f, x = fused, inputs
+        for weight in self.scale_weights[1:]:
+            f, x = F.avg_pool2d(f, 2, ceil_mode=True), F.avg_pool2d(x, 2, ceil_mode=True)
+            score = score + weight * (self.gamma(x) * self.ssim_maps(f, x)).sum(dim=1).mean()
+        return 1.0 - score, ssim.detach().mean(dim=(0, 2, 3)), gamma
 

@@ -106,3 +106,17 @@ def test_structure_only_variant_ignores_brightness() -> None:
     brighter = x + 0.4  # same structure and contrast, other mean
     assert WeightedSSIMLoss(luminance=False)(brighter, inputs).item() == pytest.approx(0.0, abs=1e-6)
     assert WeightedSSIMLoss(luminance=True)(brighter, inputs).item() > 0.05
+
+
+def test_multiscale_loss() -> None:
+    x = textured(7, (1, 2, 37, 41))
+    three = WeightedSSIMLoss(scale_weights=(0.0448, 0.2856, 0.3001))
+    assert three.scale_weights == pytest.approx([0.0448 / 0.6305, 0.2856 / 0.6305, 0.3001 / 0.6305])
+    assert abs(three(x[:, :1], torch.cat([x[:, :1], x[:, :1]], 1)).item()) < 1e-10
+    fused = x.mean(dim=1, keepdim=True).requires_grad_(True)
+    one, multi = WeightedSSIMLoss()(fused, x), three(fused, x)
+    assert multi.item() != pytest.approx(one.item(), abs=1e-4)
+    multi.backward()
+    assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="scale_weights"):
+        WeightedSSIMLoss(scale_weights=())
