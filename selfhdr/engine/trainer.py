@@ -20,9 +20,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from ..errors import SelfHDRError
+from ..errors import ConfigError, SelfHDRError
 from ..methods.base import Method
 from .device import step_seed
+from .distributed import SINGLE, DistInfo, all_mean, any_rank, barrier
 from .logger import RunLogger
 from .state import load_latest_state, save_training_state
 
@@ -89,12 +90,25 @@ Validator = Callable[[torch.nn.Module], Dict[str, float]]
 
 
 class Trainer:
-    """Runs one training stage of a method and writes ``checkpoint.pth`` and ``model.pth``."""
+    """Runs one training stage of a method and writes ``checkpoint.pth`` and ``model.pth``.
+
+    Under ``torchrun`` (``dist`` enabled) each rank takes ``batch_size / world`` samples of
+    every global batch (the global batch is preserved), gradients are averaged by DDP, the
+    skip decision for non-finite steps is agreed by all ranks, and only rank 0 logs,
+    validates and writes files.
+    """
 
     def __init__(self, method: Method, dataset: Dataset, cfg: TrainConfig, out_dir: Path, *,
                  seed: int = 0, stage: str = "train", device: torch.device = torch.device("cpu"),
                  num_workers: int = 0, validate: Optional[Validator] = None,
-                 meta: Optional[Dict[str, Any]] = None, progress: bool = True) -> None:
+                 meta: Optional[Dict[str, Any]] = None, progress: bool = True,
+                 dist: DistInfo = SINGLE) -> None:
+        if cfg.batch_size % dist.world:
+            raise ConfigError(f"train.batch_size ({cfg.batch_size}) must be divisible by the number of "
+                              f"processes ({dist.world}): it is the global batch")
+        if cfg.amp == "fp16" and device.type != "cuda":
+            raise ConfigError("train.amp=fp16 needs CUDA; on the CPU use 'bf16' or 'off'")
+        self.dist = dist
         self.method = method.to(device)
         self.dataset = dataset
         self.cfg = cfg
@@ -105,11 +119,13 @@ class Trainer:
         self.num_workers = num_workers
         self.validate = validate
         self.meta = dict(meta or {})
-        self.progress = progress
-        net = method.net
+        self.progress = progress and dist.is_main
+        self.net = method.net  # the bare network (DDP wraps it only while fitting)
+        net = self.net
         self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                           weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.lr_decay_every, cfg.lr_gamma)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
         self.epoch = 0
         self.iteration = 0
         self.nonfinite = 0
@@ -126,26 +142,30 @@ class Trainer:
     def state(self) -> Dict[str, Any]:
         """Everything needed to resume exactly."""
         return {
-            "state_dict": self.method.net.state_dict(),
+            "state_dict": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "step": self.step,
             "nonfinite": self.nonfinite, "rng": torch.get_rng_state(),
             "stage": self.stage, **self.meta,
         }
 
     def save(self) -> None:
-        """Write the training checkpoint atomically."""
-        save_training_state(self.ckpt_path, self.state())
+        """Write the training checkpoint atomically (rank 0)."""
+        if self.dist.is_main:
+            save_training_state(self.ckpt_path, self.state())
 
     def resume(self) -> bool:
         """Restore from the newest good checkpoint of this stage; False if there is none."""
         state = load_latest_state(self.ckpt_path)
         if state is None:
             return False
-        self.method.net.load_state_dict(state["state_dict"])
+        self.net.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
         self.nonfinite = int(state.get("nonfinite", 0))
         if "rng" in state:
@@ -156,8 +176,9 @@ class Trainer:
     # ------------------------------------------------------------------ training
 
     def _loader(self) -> DataLoader:
-        bs = self.cfg.batch_size
-        sampler = EpochSampler(len(self.dataset), self.seed, self.epoch, start=self.iteration * bs)
+        bs = self.cfg.batch_size // self.dist.world
+        sampler = EpochSampler(len(self.dataset), self.seed, self.epoch, start=self.iteration * bs,
+                               rank=self.dist.rank, world=self.dist.world)
         return DataLoader(self.dataset, batch_size=bs, sampler=sampler, drop_last=True,
                           num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=False)
@@ -177,6 +198,11 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, desc=self.stage, disable=not self.progress,
                    dynamic_ncols=True, unit="it")
         self.method.train()
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.method.net = DistributedDataParallel(self.net, device_ids=ids)
         try:
             while self.epoch < cfg.epochs:
                 if set_epoch:
@@ -187,12 +213,17 @@ class Trainer:
                 self.scheduler.step()
                 self.save()
                 if self.validate and cfg.val_every and self.epoch % cfg.val_every == 0:
-                    self._validate(logger)
+                    if self.dist.is_main:
+                        self._validate(logger)
+                    barrier(self.dist)
         finally:
             bar.close()
+            self.method.net = self.net
         from ..archs.checkpoint import save_weights  # the published {'state_dict'} format
 
-        save_weights(self.method.net, self.model_path, meta={k: v for k, v in self.meta.items()})
+        if self.dist.is_main:
+            save_weights(self.net, self.model_path, meta={k: v for k, v in self.meta.items()})
+        barrier(self.dist)
         return self.model_path
 
     def _run_epoch(self, bar: tqdm, logger: Optional[RunLogger]) -> None:
@@ -211,11 +242,14 @@ class Trainer:
             bar.update(1)
             if result is not None:
                 bar.set_postfix(loss=f"{float(result['loss'].detach()):.4f}", refresh=False)
-                if logger and self.step % cfg.log_every == 0:
-                    scalars = {k: float(v.detach()) for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
+                if self.step % cfg.log_every == 0:
+                    # Every rank joins the reduction; only rank 0 holds a logger.
+                    scalars = {k: float(all_mean(v.detach().float(), self.dist))
+                               for k, v in result.items() if torch.is_tensor(v) and v.dim() == 0}
                     scalars["lr"] = self.optimizer.param_groups[0]["lr"]
                     scalars["data_wait_fraction"] = waited / max(waited + computed, 1e-9)
-                    logger.scalars(self.stage, scalars, self.step)
+                    if logger:
+                        logger.scalars(self.stage, scalars, self.step)
                 if logger and cfg.image_every and self.step % cfg.image_every == 0 and "out" in result:
                     logger.images(self.stage, batch, result["out"], self.step)
             if cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0 \
@@ -232,19 +266,26 @@ class Trainer:
             result = self.method.training_step(batch)
         loss = result["loss"].float()
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return self._skip(f"non-finite loss {float(loss)}", names)
-        loss.backward()
-        params = [p for p in self.method.net.parameters() if p.grad is not None]
+        # Backward always runs, so DDP's gradient all-reduce happens on every rank; then all
+        # ranks agree whether the step is usable before anyone steps.
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.net.parameters() if p.grad is not None]
         if cfg.grad_clip:
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         else:
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])) \
                 if params else torch.zeros(())
-        if not torch.isfinite(norm):
+        bad_loss = any_rank(not bool(torch.isfinite(loss)), self.dist, self.device)
+        bad_grad = any_rank(not bool(torch.isfinite(norm)), self.dist, self.device)
+        if bad_loss or (bad_grad and not self.scaler.is_enabled()):
             self.optimizer.zero_grad(set_to_none=True)
-            return self._skip("non-finite gradient", names)
-        self.optimizer.step()
+            if self.scaler.is_enabled():
+                self.scaler.update()
+            return self._skip("non-finite loss" if bad_loss else "non-finite gradient", names)
+        # With fp16 the scaler itself skips overflowing steps and lowers its scale: normal.
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.nonfinite = 0
         return result
 
@@ -262,7 +303,7 @@ class Trainer:
     def _validate(self, logger: Optional[RunLogger]) -> None:
         assert self.validate is not None
         self.method.eval()
-        metrics = self.validate(self.method.net)
+        metrics = self.validate(self.net)
         self.method.train()
         if logger:
             logger.scalars(f"{self.stage}/val", metrics, self.step)
