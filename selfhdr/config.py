@@ -24,6 +24,7 @@ from .data.synthetic import SyntheticSpec
 from .engine.trainer import TrainConfig
 from .errors import ConfigError
 from .io.atomic import atomic_write_text
+from .methods.cues import CuesConfig
 from .methods.selfhdr import SelfHDRConfig
 
 T = TypeVar("T")
@@ -70,9 +71,11 @@ class ReportConfig:
     """Y_color itself (flow-aligned merge of the test brackets; uses no network)."""
     supervised: bool = False
     """Also train the same backbone on the ground truth with the same budget (an upper bound)."""
+    cues: bool = False
+    """Also train the same backbone with the motion-and-exposure-cues method, same budget."""
 
 
-METHODS = ("selfhdr", "supervised")
+METHODS = ("selfhdr", "supervised", "cues")
 
 
 @dataclass
@@ -87,13 +90,15 @@ class Config:
     deterministic: bool = False
     threads: Optional[int] = None
     """CPU threads for torch; None: all cores."""
-    method: Literal["selfhdr", "supervised"] = "selfhdr"
+    method: Literal["selfhdr", "supervised", "cues"] = "selfhdr"
     data: DataConfig = field(default_factory=DataConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     model: Dict[str, Any] = field(default_factory=lambda: {"type": "AHDRNet"})
     """Backbone node: {type: AHDRNet | FSHDR | HDR-Transformer | SCTNet, **constructor kwargs}."""
     train: TrainConfig = field(default_factory=TrainConfig)
     selfhdr: SelfHDRConfig = field(default_factory=SelfHDRConfig)
+    cues: CuesConfig = field(default_factory=CuesConfig)
+    """Motion-and-exposure-cues self-supervision (Nazarczuk et al. 2022), ``method: cues``."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..align import compute_color, prepare_color
 from ..archs.checkpoint import load_checkpoint
 from ..archs.registry import build_from_node
 from ..config import Config, load_config, save_config, to_dict
+from ..data.cues import CuesDataset
 from ..data.dataset import GT, BracketDataset, exposure_fallback
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import write_dataset
@@ -29,6 +31,7 @@ from ..errors import ConfigError
 from ..io import write_hdr, write_preview
 from ..methods.base import Method
 from ..methods.classical import BASELINES
+from ..methods.cues import CuesMethod
 from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
 from ..methods.supervised import Supervised
 from ..inference import reconstruct
@@ -140,7 +143,8 @@ def validator(run: Run) -> Callable[[nn.Module], Dict[str, float]]:
 
 
 def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method],
-                labels: Dict[str, object], logger: RunLogger) -> Path:
+                labels: Dict[str, object], logger: RunLogger,
+                dataset: Optional[Callable[[int], Dataset]] = None) -> Path:
     """Train one stage (or continue it from its checkpoint); returns its ``model.pth``."""
     cfg = run.cfg
     final = run.model_path(stage)
@@ -148,8 +152,10 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
         log.info("%s: finished earlier (%s)", stage, final)
         return final
     tc = cfg.train
-    ds = BracketDataset(run.split(cfg.data.train_split), labels=labels, patch_size=cfg.data.patch_size,
-                        length=tc.iters_per_epoch * tc.batch_size, seed=cfg.seed, progress=True)
+    length = tc.iters_per_epoch * tc.batch_size
+    ds = dataset(length) if dataset is not None else BracketDataset(
+        run.split(cfg.data.train_split), labels=labels, patch_size=cfg.data.patch_size,
+        length=length, seed=cfg.seed, progress=True)
     method = make_method(build_model(cfg))
     meta = {"backbone": dict(cfg.model), "channel_order": "rgb", "method": cfg.method,
             "stage": stage, "config": to_dict(cfg)}
@@ -157,6 +163,20 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
                       num_workers=cfg.data.num_workers, validate=validator(run), meta=meta)
     trainer.resume()
     return trainer.fit(logger)
+
+
+def cues_training(run: Run) -> Tuple[Callable[[nn.Module], Method], Callable[[int], Dataset]]:
+    """Method and dataset factories of the ``cues`` stage; the method logs the dataset's class stats."""
+    cfg = run.cfg
+    stats: Dict[str, float] = {}
+
+    def make_dataset(length: int) -> Dataset:
+        ds = CuesDataset(run.split(cfg.data.train_split), cfg.data.patch_size, cfg.cues.patches,
+                         cfg.cues.illumination, cfg.cues.warp, length=length, seed=cfg.seed, progress=True)
+        stats.update(ds.stats)
+        return ds
+
+    return (lambda net: CuesMethod(net, stats)), make_dataset
 
 
 def load_trained(run: Run, path: Path) -> nn.Module:
@@ -231,6 +251,10 @@ def run(cfg: Config, resume: bool = False) -> Dict[str, Dict]:
         if cfg.method == "supervised" or cfg.report.supervised:
             sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
             results[f"supervised ({cfg.model['type']})"] = test_model(r, sup, "supervised")
+        if cfg.method == "cues" or cfg.report.cues:
+            make_method, make_dataset = cues_training(r)
+            cues = train_stage(r, "cues", make_method, {}, logger, dataset=make_dataset)
+            results[f"motion/exposure cues ({cfg.model['type']})"] = test_model(r, cues, "cues")
     save_json(r.dir / "results.json", results)
     table = markdown_table({k: v["mean"] for k, v in results.items()})
     (r.dir / "results.md").write_text(table + "\n")
