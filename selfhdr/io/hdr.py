@@ -16,6 +16,7 @@ from ..errors import InputError
 from ._cv import cv_read_rgb, cv_write_rgb
 from .atomic import atomic_path
 from .ldr import check_file
+from .limits import exr_header, rgbe_header
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -84,6 +85,7 @@ def _read_rgbe(p: Path) -> np.ndarray:
         head = fh.read(16)
     if not head.startswith(_RGBE_MAGIC):
         raise InputError(p, "not a Radiance RGBE file (missing '#?RADIANCE' header)")
+    rgbe_header(p)
     img = cv_read_rgb(p)
     if img is None:
         raise InputError(p, "cannot decode Radiance file (truncated or corrupt)")
@@ -97,6 +99,7 @@ def _read_exr(p: Path) -> np.ndarray:
         import OpenEXR
     except ImportError as exc:  # pragma: no cover - OpenEXR is a declared dependency
         raise InputError(p, "reading .exr needs the 'OpenEXR' package (pip install OpenEXR)") from exc
+    exr_header(p)
     try:
         with OpenEXR.File(str(p)) as f:
             channels = {name: np.asarray(ch.pixels) for name, ch in f.channels().items()}

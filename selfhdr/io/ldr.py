@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import InputError
 from ._cv import cv_read_rgb, cv_write_rgb
 from .atomic import atomic_path
+from .limits import ldr_header
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -40,6 +41,7 @@ def read_ldr(path: PathLike) -> np.ndarray:
     Unreadable, truncated or unsupported files raise :class:`InputError` naming the file.
     """
     p = check_file(path)
+    ldr_header(p)
     img = cv_read_rgb(p)
     if img is None:
         raise InputError(p, "cannot decode image (truncated, corrupt or unsupported format)")
