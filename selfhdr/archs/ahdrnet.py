@@ -55,6 +55,9 @@ class AHDRNet(nn.Module):
     ) -> None:
         super().__init__()
         self.n_rdb = n_rdb
+        # Output pixels depend on inputs this far away: seven 3×3 convs on the longest path
+        # plus n_rdb × n_dense dilated ones (radius 2 each); 37 by default. Tiling uses it.
+        self.receptive_radius = 7 + 2 * n_dense * n_rdb
         # One encoder shared by the three frames.
         self.conv1 = nn.Conv2d(in_ch, nf, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(nf * 3, nf, kernel_size=3, padding=1)

@@ -54,6 +54,9 @@ class FSHDR(nn.Module):
     def __init__(self, in_ch: int = 6, nf: int = 64, n_sdc: int = 2) -> None:
         super().__init__()
         self.n_sdc = n_sdc
+        # Output pixels depend on inputs this far away: five 3×3 convs on the longest path
+        # plus dilation 3 per SDC; 11 by default. Tiling uses it.
+        self.receptive_radius = 5 + 3 * n_sdc
         self.conv1 = _conv3x3(in_ch, nf)
         self.conv2 = _conv3x3(in_ch, nf)
         self.conv3 = _conv3x3(in_ch, nf)

@@ -1,0 +1,155 @@
+"""Padding rule of the published test code, crop back, and tiled vs whole-image inference."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from selfhdr.archs import build_backbone
+from selfhdr.inference import (
+    PadInfo,
+    _tile_starts,
+    default_overlap,
+    pad_to_multiple,
+    reconstruct,
+    unpad,
+)
+
+
+def frames(h: int, w: int, seed: int = 0) -> Tuple[torch.Tensor, ...]:
+    """Three random 1×6×H×W frames."""
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(1, 6, h, w, generator=g) for _ in range(3))
+
+
+@pytest.mark.parametrize(
+    "size, divisor, before, after",
+    [
+        (64, 8, 4, 4),  # already a multiple: the published rule still adds a full 8
+        (67, 8, 2, 3),  # 8 - 67 % 8 = 5, the odd pixel goes after
+        (71, 8, 0, 1),
+        (1000, 8, 4, 4),
+        (1500, 8, 2, 2),
+        (67, 1, 0, 0),  # divisor 1: nothing padded
+    ],
+)
+def test_pad_amounts_follow_published_rule(
+    size: int, divisor: int, before: int, after: int
+) -> None:
+    x = torch.rand(1, 6, size, size)
+    padded, info = pad_to_multiple(x, divisor)
+    assert padded.shape[-2:] == (size + before + after, size + before + after)
+    assert info == PadInfo(before, before, size, size)
+    if divisor > 1:
+        expected = F.pad(x, (before, after, before, after), mode="reflect")
+        assert torch.equal(padded, expected)
+        assert padded.shape[-1] % divisor == 0
+    else:
+        assert padded is x
+
+
+def test_pad_height_and_width_independently() -> None:
+    x = torch.rand(2, 6, 67, 64)
+    padded, info = pad_to_multiple(x, 8)
+    assert padded.shape == (2, 6, 72, 72)
+    assert info == PadInfo(top=2, left=4, height=67, width=64)
+    # Reflection, not replication: the first padded row mirrors row 2 about row 0.
+    assert torch.equal(padded[:, :, 0, 4:-4], x[:, :, 2, :])
+
+
+def test_unpad_restores_original() -> None:
+    x = torch.rand(1, 3, 45, 93)
+    padded, info = pad_to_multiple(x, 8)
+    assert padded.shape[-2:] == (48, 96)
+    assert torch.equal(unpad(padded, info), x)
+
+
+def test_pad_rejects_bad_divisor_and_tiny_images() -> None:
+    with pytest.raises(ValueError):
+        pad_to_multiple(torch.rand(1, 6, 16, 16), 0)
+    with pytest.raises(ValueError, match="too small"):
+        pad_to_multiple(torch.rand(1, 6, 3, 3), 8)
+
+
+def test_tile_starts_cover_with_overlap_on_divisor_grid() -> None:
+    cases = [(1000, 512, 148, 1), (1504, 512, 64, 8), (96, 48, 20, 1)]
+    for length, tile, overlap, divisor in cases:
+        starts, side = _tile_starts(length, tile, overlap, divisor)
+        assert side <= tile and side % divisor == 0
+        assert all(s % divisor == 0 for s in starts)
+        assert starts[0] == 0 and starts[-1] + side == length
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert all(side - g >= overlap for g in gaps), (starts, side)
+    assert _tile_starts(80, 128, 32, 8) == ([0], 80)  # smaller than a tile: one tile
+
+
+# Small widths keep these fast; the receptive radius (what tiling depends on) is unchanged.
+@pytest.mark.parametrize(
+    "name, kwargs, size, tile",
+    [
+        ("FSHDR", dict(nf=8), (96, 80), 64),  # radius 11: default overlap 44
+        ("AHDRNet", dict(nf=8, growth=4), (208, 200), 192),  # radius 37: default overlap 148
+    ],
+)
+def test_tiled_matches_untiled(name: str, kwargs: dict, size: Tuple[int, int], tile: int) -> None:
+    torch.manual_seed(0)
+    model = build_backbone(name, **kwargs).eval()
+    x = frames(*size)
+    whole = reconstruct(model, *x)
+    tiled = reconstruct(model, *x, tile=tile)
+    assert tiled.shape == whole.shape == (1, 3, *size)
+    assert float((tiled - whole).abs().max()) <= 1e-4
+
+
+def test_too_little_overlap_shows_seams() -> None:
+    """The agreement above is not trivial: with overlap below 4 radii, tiles disagree."""
+    torch.manual_seed(0)
+    model = build_backbone("FSHDR", nf=8).eval()
+    x = frames(96, 80)
+    whole = reconstruct(model, *x)
+    seamy = reconstruct(model, *x, tile=32, overlap=4)
+    assert float((seamy - whole).abs().max()) > 1e-3
+
+
+def test_default_overlap_is_four_receptive_radii() -> None:
+    assert default_overlap(build_backbone("AHDRNet", nf=8, growth=4)) == 148
+    assert default_overlap(build_backbone("FSHDR", nf=8)) == 44
+
+
+def test_tiling_with_divisor_pads_then_tiles() -> None:
+    """A divisor-8 model sees tiles on the 8-grid of the padded image and gets cropped back."""
+
+    class Local(torch.nn.Module):
+        size_divisor = 8
+        receptive_radius = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(18, 3, 3, padding=1)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            assert a.shape[-1] % 8 == 0 and a.shape[-2] % 8 == 0
+            return torch.sigmoid(self.conv(torch.cat((a, b, c), 1)))
+
+    model = Local().eval()
+    x = frames(61, 90)
+    whole = reconstruct(model, *x)
+    tiled = reconstruct(model, *x, tile=32)
+    assert whole.shape == tiled.shape == (1, 3, 61, 90)
+    assert float((tiled - whole).abs().max()) <= 1e-6
+
+
+def test_no_autograd_graph_kept() -> None:
+    model = build_backbone("FSHDR", nf=8).eval()
+    x = tuple(t.requires_grad_() for t in frames(20, 24))
+    assert not reconstruct(model, *x).requires_grad
+    assert not reconstruct(model, *x, tile=16, overlap=8).requires_grad
+
+
+def test_tile_must_exceed_overlap() -> None:
+    model = build_backbone("FSHDR", nf=8).eval()
+    with pytest.raises(ValueError, match="must exceed"):
+        reconstruct(model, *frames(40, 40), tile=32, overlap=32)
