@@ -90,6 +90,8 @@ class Config:
     deterministic: bool = False
     threads: Optional[int] = None
     """CPU threads for torch; None: all cores."""
+    dist_timeout_s: float = 1800.0
+    """Under torchrun: how long any collective may wait for a peer before failing."""
     method: Literal["selfhdr", "supervised", "cues"] = "selfhdr"
     data: DataConfig = field(default_factory=DataConfig)
     align: AlignConfig = field(default_factory=AlignConfig)

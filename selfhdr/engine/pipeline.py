@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple, TypeVar
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -37,6 +37,7 @@ from ..methods.supervised import Supervised
 from ..inference import reconstruct
 from ..metrics import psnr_mu
 from .device import resolve_device, setup_runtime
+from .distributed import SINGLE, DistInfo, barrier, cleanup, device_for, init_distributed
 from .evaluate import evaluate_predictor, markdown_table, save_json
 from .logger import RunLogger
 from .predict import predict_hdr
@@ -44,16 +45,24 @@ from .trainer import Trainer
 
 log = logging.getLogger(__name__)
 ALIGN_SUFFIX = "_align"
+T = TypeVar("T")
 
 
 class Run:
     """Paths and shared objects of one run folder ``<output_dir>/<name>``."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, dist: DistInfo = SINGLE) -> None:
         self.cfg = cfg
+        self.dist = dist
         self.dir = Path(cfg.output_dir) / cfg.name
         self.root = Path(cfg.data.root)
-        self.device = resolve_device(cfg.device)
+        self.device = device_for(dist, resolve_device(cfg.device))
+
+    def on_main(self, fn: Callable[[], T]) -> Optional[T]:
+        """Run ``fn`` on rank 0 only (files, tests), then let every rank continue together."""
+        out = fn() if self.dist.is_main else None
+        barrier(self.dist)
+        return out
 
     def split(self, name: str) -> Path:
         """A split folder of the dataset root."""
@@ -160,7 +169,8 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     meta = {"backbone": dict(cfg.model), "channel_order": "rgb", "method": cfg.method,
             "stage": stage, "config": to_dict(cfg)}
     trainer = Trainer(method, ds, tc, run.dir / stage, seed=cfg.seed, stage=stage, device=run.device,
-                      num_workers=cfg.data.num_workers, validate=validator(run), meta=meta)
+                      num_workers=cfg.data.num_workers, meta=meta, dist=run.dist,
+                      validate=validator(run) if run.dist.is_main else None)
     trainer.resume()
     return trainer.fit(logger)
 
@@ -226,35 +236,55 @@ def test_model(run: Run, model_path: Path, name: str) -> Dict:
 
 
 def run(cfg: Config, resume: bool = False) -> Dict[str, Dict]:
-    """Run the configured job end to end; returns ``{row: {"scenes", "mean"}}``."""
-    cfg = open_run(cfg, resume)
+    """Run the configured job end to end; returns ``{row: {"scenes", "mean"}}``.
+
+    Under ``torchrun`` every rank trains; rank 0 alone prepares data, makes Y_color and
+    Y_stru, tests and writes the tables, while the others wait at a (timed) barrier.
+    """
+    info = init_distributed(cfg.dist_timeout_s)
+    try:
+        return _run(cfg, resume, info)
+    finally:
+        cleanup(info)
+
+
+def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
+    if info.is_main:
+        cfg = open_run(cfg, resume)
+    barrier(info)
+    if not info.is_main:
+        cfg = open_run(cfg, resume)
     setup_runtime(cfg.seed, cfg.deterministic, cfg.threads)
-    r = Run(cfg)
-    ensure_data(cfg)
+    r = Run(cfg, info)
+    r.on_main(lambda: ensure_data(cfg))
     train, test = cfg.data.train_split, cfg.data.test_split
     results: Dict[str, Dict] = {}
-    if cfg.report.baselines:
+    if cfg.report.baselines and info.is_main:
         for name, fn in BASELINES.items():
             results[name] = evaluate_predictor(r.split(test), fn, r.dir / "test" / name.replace(" ", "_"),
                                                desc=name)
-    with RunLogger(r.dir / "tb") as logger:
+    with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
         if cfg.method == "selfhdr":
-            align_dir = ensure_color(r, train)
-            if cfg.report.color:
+            r.on_main(lambda: ensure_color(r, train))
+            align_dir = r.split(train + ALIGN_SUFFIX)
+            if cfg.report.color and info.is_main:
                 results["Y_color (aligned merge)"] = _color_on_test(r)
             s1 = train_stage(r, "stage1", lambda n: SelfHDRStage1(n, cfg.selfhdr.stage1),
                              {"color": align_dir}, logger)
-            stru = infer_structure(r, s1)
+            r.on_main(lambda: infer_structure(r, s1))
+            stru = r.dir / "stru"
             s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
                              {"color": align_dir, "stru": stru}, logger)
-            results[f"SelfHDR ({cfg.model['type']})"] = test_model(r, s2, "selfhdr")
+            _test(r, results, f"SelfHDR ({cfg.model['type']})", s2, "selfhdr")
         if cfg.method == "supervised" or cfg.report.supervised:
             sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
-            results[f"supervised ({cfg.model['type']})"] = test_model(r, sup, "supervised")
+            _test(r, results, f"supervised ({cfg.model['type']})", sup, "supervised")
         if cfg.method == "cues" or cfg.report.cues:
             make_method, make_dataset = cues_training(r)
             cues = train_stage(r, "cues", make_method, {}, logger, dataset=make_dataset)
-            results[f"motion/exposure cues ({cfg.model['type']})"] = test_model(r, cues, "cues")
+            _test(r, results, f"motion/exposure cues ({cfg.model['type']})", cues, "cues")
+    if not info.is_main:
+        return results
     save_json(r.dir / "results.json", results)
     table = markdown_table({k: v["mean"] for k, v in results.items()})
     (r.dir / "results.md").write_text(table + "\n")
@@ -262,6 +292,13 @@ def run(cfg: Config, resume: bool = False) -> Dict[str, Dict]:
     print(f"\nTest split {r.split(test)} ({n} scenes); run folder {r.dir}")
     print(table)
     return results
+
+
+def _test(r: Run, results: Dict[str, Dict], row: str, model_path: Path, name: str) -> None:
+    """Test a trained model on rank 0 and add its row to ``results``."""
+    out = r.on_main(lambda: test_model(r, model_path, name))
+    if out is not None:
+        results[row] = out
 
 
 def _color_on_test(r: Run) -> Dict:
