@@ -88,16 +88,23 @@ def pairs_from_inputs(inputs: Sequence[PathLike]) -> List[PairFiles]:
 
 def evaluate_fusion(pairs: Sequence[PairFiles], net: Optional[FusionNet] = None,
                     out_dir: Optional[PathLike] = None,
-                    log: Optional[Callable[[str], None]] = None) -> FusionReport:
-    """Fuse every pair with the network (if given), the mean and Mertens; score by MEF-SSIM.
+                    log: Optional[Callable[[str], None]] = None,
+                    baselines: Sequence[str] = tuple(BASELINES)) -> FusionReport:
+    """Fuse every pair with the network (if given) and ``baselines``; score by MEF-SSIM.
 
     With ``out_dir``, fused images go to ``<out_dir>/<method>/<pair>.png`` (8-bit) and the
-    report to ``<out_dir>/metrics.json``. Scores use the float [0, 1] images.
+    report to ``<out_dir>/metrics.json``. Scores use the float [0, 1] images. For a
+    validation hook, ``baselines=()`` scores the network alone.
     """
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
     fusers: Dict[str, Fuser] = {}
     if net is not None:
         fusers[NETWORK] = lambda u, o: fuse_pair(net, u, o)
-    fusers.update(BASELINES)
+    fusers.update((b, BASELINES[b]) for b in baselines)
+    if not fusers:
+        raise ValueError("nothing to evaluate: no network and no baselines")
     report = FusionReport(scores={m: [] for m in fusers})
     for pair in pairs:
         under, over = read_pair(pair)

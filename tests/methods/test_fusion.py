@@ -225,6 +225,7 @@ def test_evaluate_fusion_writes_images_and_metrics(ab_root: Path, tmp_path: Path
     pair = pairs_from_inputs([ab_root / "s1" / "s1_A.png", ab_root / "s1" / "s1_B.png"])
     assert pair[0].name == "s1"
     assert list(evaluate_fusion(pair).scores) == ["mean", "mertens"]
+    assert list(evaluate_fusion(pair, _random_net(), baselines=()).scores) == ["network"]
 
 
 def test_mertens_baseline_is_opencv_on_0_255_bgr() -> None:
