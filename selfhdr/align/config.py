@@ -38,8 +38,10 @@ class AlignConfig:
     global_motion: bool = True
     """Fit a homography (camera motion) to the flow and use it wherever the local flow does
     not explain the frame clearly better (see :mod:`selfhdr.align.global_motion`)."""
-    global_margin: float = 0.0
-    """Blurred grey residual advantage the local flow needs before it is used at all."""
+    global_margin: float = -0.005
+    """Blurred grey residual advantage (local over global) at which the local flow's share
+    starts to rise from 0; negative gives the local flow a head start, so where neither
+    explains the frame better (flat or dark areas) the two are blended."""
     global_ramp: float = 0.01
     """Further advantage over which the local flow's share rises from 0 to 1."""
     global_sigma: float = 3.0
@@ -84,8 +86,8 @@ class AlignConfig:
             raise ValueError(f"flow_scale must be in (0, 1], got {self.flow_scale}")
         if self.flow_prefilter_sigma < 0 or self.compare_sigma < 0 or self.mask_feather < 0:
             raise ValueError("flow_prefilter_sigma, compare_sigma and mask_feather must be ≥ 0")
-        if self.global_margin < 0 or self.global_ramp <= 0 or self.global_sigma <= 0:
-            raise ValueError("need global_margin ≥ 0, global_ramp > 0 and global_sigma > 0")
+        if self.global_ramp <= 0 or self.global_sigma <= 0:
+            raise ValueError("need global_ramp > 0 and global_sigma > 0")
         if self.dis_preset not in DIS_PRESETS:
             raise ValueError(f"dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
         if not (0.0 <= self.reject_lo < self.reject_hi):

@@ -19,6 +19,7 @@ from ..engine.evaluate import evaluate_predictor
 from ..methods.classical import BASELINES
 from .color import compute_color
 from .config import AlignConfig
+from .flow import build_flow
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +48,8 @@ def evaluate_color(split_dir: PathLike, variants: Mapping[str, AlignConfig], bas
     Returns ``{row name: {"scenes": ..., "mean": ...}}`` (see :func:`evaluate_predictor`);
     with ``out_dir`` each row's predictions and metrics go to ``out_dir/<row>/``.
     """
+    for cfg in variants.values():
+        build_flow(cfg)  # a misconfigured estimator (RAFT without weights) fails before any work
     rows: Dict[str, Dict] = {}
     jobs = dict(BASELINES) if baselines else {}
     jobs.update({name: color_predictor(cfg) for name, cfg in variants.items()})

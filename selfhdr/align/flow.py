@@ -189,7 +189,8 @@ def _run_raft(model: "object", ref: np.ndarray, other: np.ndarray, iters: int) -
     import torch
 
     h, w = ref.shape
-    ph, pw = (-h) % 8, (-w) % 8
+    # RAFT needs sides divisible by 8 and at least 128 (its correlation pyramid): pad.
+    ph, pw = max(128, -(-h // 8) * 8) - h, max(128, -(-w // 8) * 8) - w
 
     def prep(img: np.ndarray) -> "torch.Tensor":
         padded = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REPLICATE)

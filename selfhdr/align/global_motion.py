@@ -52,12 +52,14 @@ def fit_homography(flow: np.ndarray, ref: np.ndarray, threshold: float = 1.0) ->
 
 def homography_flow(hom: np.ndarray, h: int, w: int) -> np.ndarray:
     """The H×W×2 flow field ``hom(x) − x`` of a homography."""
-    xs = np.arange(w, dtype=np.float64)[None, :]
-    ys = np.arange(h, dtype=np.float64)[:, None]
-    den = hom[2, 0] * xs + hom[2, 1] * ys + hom[2, 2]
-    fx = (hom[0, 0] * xs + hom[0, 1] * ys + hom[0, 2]) / den - xs
-    fy = (hom[1, 0] * xs + hom[1, 1] * ys + hom[1, 2]) / den - ys
-    return np.stack([fx, fy], axis=-1).astype(np.float32)
+    m = [[float(v) for v in row] for row in hom]
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    inv_den = 1.0 / (m[2][0] * xs + (m[2][1] * ys + m[2][2]))
+    flow = np.empty((h, w, 2), np.float32)
+    flow[..., 0] = (m[0][0] * xs + (m[0][1] * ys + m[0][2])) * inv_den - xs
+    flow[..., 1] = (m[1][0] * xs + (m[1][1] * ys + m[1][2])) * inv_den - ys
+    return flow
 
 
 def _residual(ref: np.ndarray, other: np.ndarray, flow: np.ndarray, sigma: float) -> np.ndarray:

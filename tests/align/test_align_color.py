@@ -7,6 +7,7 @@ import pytest
 from align_helpers import TIMES, bracket, shift, texture
 
 from selfhdr.align import AlignConfig, align_frames, compute_color
+from selfhdr.align.color import noise_profile
 from selfhdr.align.evaluate import plain_merge_config
 from selfhdr.camera import ldr_to_hdr, match_exposure, triangle_merge, triangle_weights
 from selfhdr.data.synthetic import SyntheticSpec, make_scene
@@ -130,3 +131,19 @@ def test_rejects_bad_brackets() -> None:
     with pytest.raises(ValueError, match="increasing"):
         compute_color(ldrs, t[::-1])
     assert TIMES[0] < TIMES[1] < TIMES[2]
+
+
+def test_noise_profile_measures_sigma_per_brightness_despite_outliers() -> None:
+    rng = np.random.default_rng(0)
+    level = rng.random((300, 400)).astype(np.float32)
+    sigma = 0.01 + 0.02 * level
+    diff = (rng.normal(size=level.shape) * sigma).astype(np.float32)
+    clean = noise_profile(diff, level)
+    diff[rng.random(level.shape) < 0.1] = 0.3  # a minority of pixels disagree wildly
+    robust = noise_profile(diff, level)
+    assert clean.shape == robust.shape == (256,)
+    for v in (0.1, 0.5, 0.9):
+        expected = 0.01 + 0.02 * v
+        assert abs(clean[int(v * 255)] - expected) < 0.06 * expected, (v, clean[int(v * 255)])
+        # The median moves by ~13% with 10% outliers; a standard deviation would be ×5.
+        assert abs(robust[int(v * 255)] - expected) < 0.2 * expected, (v, robust[int(v * 255)])

@@ -81,3 +81,16 @@ def test_config_validation() -> None:
         with pytest.raises(ValueError):
             AlignConfig(**bad).validate()
     AlignConfig().validate()
+
+
+def test_raft_runs_from_a_local_state_dict(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from torchvision.models.optical_flow import raft_small
+
+    torch.manual_seed(0)
+    path = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), path)  # random weights: checks plumbing only
+    cfg = AlignConfig(flow="raft_small", raft_weights=str(path), raft_iters=2)
+    ref, other = grey_pair(1.0, 0.0, h=36, w=44)  # not multiples of 8: padded and cropped back
+    flow = estimate_flow(ref, other, cfg)
+    assert flow.shape == (36, 44, 2) and flow.dtype == np.float32 and np.isfinite(flow).all()
