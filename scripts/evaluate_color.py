@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfhdr.align import AlignConfig, flow_names  # noqa: E402
-from selfhdr.align.evaluate import evaluate_color, plain_merge_config  # noqa: E402
+from selfhdr.engine.color_eval import evaluate_color, plain_merge_config  # noqa: E402
 from selfhdr.config import apply_override, from_dict  # noqa: E402
 from selfhdr.engine.evaluate import markdown_table, save_json  # noqa: E402
 from selfhdr.errors import ConfigError, SelfHDRError  # noqa: E402

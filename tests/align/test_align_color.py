@@ -8,7 +8,7 @@ from align_helpers import TIMES, bracket, shift, texture
 
 from selfhdr.align import AlignConfig, align_frames, compute_color
 from selfhdr.align.color import noise_profile
-from selfhdr.align.evaluate import plain_merge_config
+from selfhdr.engine.color_eval import plain_merge_config
 from selfhdr.camera import ldr_to_hdr, match_exposure, triangle_merge, triangle_weights
 from selfhdr.data.synthetic import SyntheticSpec, make_scene
 from selfhdr.metrics import psnr_mu

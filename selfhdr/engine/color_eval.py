@@ -1,8 +1,7 @@
 """How good Y_color is: scores against ground truth next to the classical baselines.
 
-This module sits above the align layer (it drives :mod:`selfhdr.engine.evaluate` and the
-baselines of :mod:`selfhdr.methods.classical`), so ``selfhdr.align`` does not import it:
-use ``from selfhdr.align.evaluate import evaluate_color``.
+It drives :mod:`selfhdr.engine.evaluate` and the baselines of
+:mod:`selfhdr.methods.classical`, so it lives in the engine layer, above ``selfhdr.align``.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from typing import Dict, Mapping, Optional, Union
 import numpy as np
 
 from ..data.scene import Scene
-from ..engine.evaluate import evaluate_predictor
+from ..align.color import compute_color
+from ..align.config import AlignConfig
+from ..align.flow import build_flow
 from ..methods.classical import BASELINES
-from .color import compute_color
-from .config import AlignConfig
-from .flow import build_flow
+from .evaluate import evaluate_predictor
 
 PathLike = Union[str, "os.PathLike[str]"]
 
