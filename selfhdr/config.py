@@ -25,6 +25,7 @@ from .engine.trainer import TrainConfig
 from .errors import ConfigError
 from .io.atomic import atomic_write_text
 from .methods.cues import CuesConfig
+from .methods.fusion import FusionConfig
 from .methods.selfhdr import SelfHDRConfig
 
 T = TypeVar("T")
@@ -75,7 +76,7 @@ class ReportConfig:
     """Also train the same backbone with the motion-and-exposure-cues method, same budget."""
 
 
-METHODS = ("selfhdr", "supervised", "cues")
+METHODS = ("selfhdr", "supervised", "cues", "fusion")
 
 
 @dataclass
@@ -92,7 +93,8 @@ class Config:
     """CPU threads for torch; None: all cores."""
     dist_timeout_s: float = 1800.0
     """Under torchrun: how long any collective may wait for a peer before failing."""
-    method: Literal["selfhdr", "supervised", "cues"] = "selfhdr"
+    method: Literal["selfhdr", "supervised", "cues", "fusion"] = "selfhdr"
+    """selfhdr | supervised | cues (Nazarczuk et al.) | fusion (two-exposure fusion network)."""
     data: DataConfig = field(default_factory=DataConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     model: Dict[str, Any] = field(default_factory=lambda: {"type": "AHDRNet"})
@@ -101,6 +103,8 @@ class Config:
     selfhdr: SelfHDRConfig = field(default_factory=SelfHDRConfig)
     cues: CuesConfig = field(default_factory=CuesConfig)
     """Motion-and-exposure-cues self-supervision (Nazarczuk et al. 2022), ``method: cues``."""
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    """The unsupervised two-exposure fusion network, ``method: fusion``."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 

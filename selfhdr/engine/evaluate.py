@@ -81,10 +81,11 @@ def markdown_table(rows: Mapping[str, Mapping[str, float]], keys: List[str] = li
 
 
 def _label(key: str) -> str:
-    return {"psnr_mu": "PSNR-μ", "psnr_l": "PSNR-l", "ssim_mu": "SSIM-μ", "ssim_l": "SSIM-l"}.get(key, key)
+    return {"psnr_mu": "PSNR-μ", "psnr_l": "PSNR-l", "ssim_mu": "SSIM-μ", "ssim_l": "SSIM-l",
+            "mef_ssim": "MEF-SSIM"}.get(key, key)
 
 
 def _fmt(key: str, v: Optional[float]) -> str:
     if v is None:
         return "–"
-    return f"{v:.4f}" if key.startswith("ssim") else f"{v:.2f}"
+    return f"{v:.4f}" if "ssim" in key else f"{v:.2f}"

@@ -21,10 +21,12 @@ from tqdm import tqdm
 
 from ..align import compute_color, prepare_color
 from ..archs.checkpoint import load_checkpoint
+from ..archs.fusion_net import load_fusion_net
 from ..archs.registry import build_from_node
 from ..config import Config, load_config, save_config, to_dict
 from ..data.cues import CuesDataset
 from ..data.dataset import GT, BracketDataset, exposure_fallback
+from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import write_dataset
 from ..errors import ConfigError
@@ -32,6 +34,7 @@ from ..io import write_hdr, write_preview
 from ..methods.base import Method
 from ..methods.classical import BASELINES
 from ..methods.cues import CuesMethod
+from ..methods.fusion import FusionMethod
 from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
 from ..methods.supervised import Supervised
 from ..inference import reconstruct
@@ -39,6 +42,7 @@ from ..metrics import psnr_mu
 from .device import resolve_device, setup_runtime
 from .distributed import SINGLE, DistInfo, barrier, cleanup, device_for, init_distributed
 from .evaluate import evaluate_predictor, markdown_table, save_json
+from .fusion_eval import evaluate_fusion
 from .logger import RunLogger
 from .predict import predict_hdr
 from .trainer import Trainer
@@ -264,6 +268,8 @@ def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
             results[name] = evaluate_predictor(r.split(test), fn, r.dir / "test" / name.replace(" ", "_"),
                                                desc=name)
     with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
+        if cfg.method == "fusion":
+            return _run_fusion(r, logger)
         if cfg.method == "selfhdr":
             r.on_main(lambda: ensure_color(r, train))
             align_dir = r.split(train + ALIGN_SUFFIX)
@@ -292,6 +298,40 @@ def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
     print(f"\nTest split {r.split(test)} ({n} scenes); run folder {r.dir}")
     print(table)
     return results
+
+
+def _run_fusion(r: Run, logger: RunLogger) -> Dict[str, Dict]:
+    """Train the two-exposure fusion network and score it (MEF-SSIM) beside mean and Mertens."""
+    cfg, fc = r.cfg, r.cfg.fusion
+    train_root = Path(fc.train_pairs) if fc.train_pairs else r.split(cfg.data.train_split)
+    val_root = Path(fc.val_pairs) if fc.val_pairs else r.split(cfg.data.test_split)
+    final = r.model_path("fusion")
+    if not final.exists():
+        tc = cfg.train
+        ds = ExposurePairs(train_root, patch_size=cfg.data.patch_size, seed=cfg.seed, cache=True,
+                           length=tc.iters_per_epoch * tc.batch_size)
+        val = find_pairs(val_root)
+
+        def validate(net: nn.Module) -> Dict[str, float]:
+            return {"mef_ssim": evaluate_fusion(val, net, baselines=()).means()["network"]}
+
+        method = FusionMethod(gamma=fc.gamma, loss_kwargs=fc.loss, net_kwargs=fc.net)
+        meta = {"arch": "FusionNet", "method": "fusion", "config": to_dict(cfg)}
+        trainer = Trainer(method, ds, tc, r.dir / "fusion", seed=cfg.seed, stage="fusion", device=r.device,
+                          num_workers=cfg.data.num_workers, meta=meta, dist=r.dist,
+                          validate=validate if r.dist.is_main else None)
+        trainer.resume()
+        trainer.fit(logger)
+    if not r.dist.is_main:
+        return {}
+    report = evaluate_fusion(find_pairs(val_root), load_fusion_net(final), out_dir=r.dir / "test" / "fusion")
+    rows = {("fusion network" if m == "network" else m): {"mef_ssim": v} for m, v in report.means().items()}
+    save_json(r.dir / "results.json", report.to_dict())
+    table = markdown_table(rows, keys=["mef_ssim"])
+    (r.dir / "results.md").write_text(table + "\n")
+    print(f"\nFusion pairs {val_root} ({len(report.names)}); run folder {r.dir}")
+    print(table)
+    return {k: {"mean": v} for k, v in rows.items()}
 
 
 def _test(r: Run, results: Dict[str, Dict], row: str, model_path: Path, name: str) -> None:

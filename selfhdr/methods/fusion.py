@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 import torch
@@ -9,6 +10,26 @@ import torch
 from ..archs.fusion_net import FusionNet, fuse_rgb, rgb_to_ycbcr
 from ..losses.weighted_ssim import WeightedSSIMLoss
 from .base import Method
+
+
+MEF_SSIM_SCALE_WEIGHTS = [0.0448, 0.2856, 0.3001]
+
+
+@dataclass
+class FusionConfig:
+    """The unsupervised two-exposure fusion method (``method: fusion``)."""
+
+    gamma: str = "hybrid"
+    """Per-pixel weighting of the SSIM terms: variance, gradient, well_exposedness or hybrid."""
+    net: Dict[str, Any] = field(default_factory=dict)
+    """FusionNet constructor arguments (e.g. widths: [16, 32, 64, 128], convs_per_stage)."""
+    loss: Dict[str, Any] = field(default_factory=lambda: {"scale_weights": list(MEF_SSIM_SCALE_WEIGHTS)})
+    """WeightedSSIMLoss arguments. The default scores three scales with MEF-SSIM's weights:
+    single-scale training stayed below Mertens fusion on our pairs, three scales beat it."""
+    train_pairs: Optional[str] = None
+    """Folder of training pairs; None: the shortest and longest frames of data.train_split."""
+    val_pairs: Optional[str] = None
+    """Folder of evaluation pairs; None: the shortest and longest frames of data.test_split."""
 
 
 class FusionMethod(Method):

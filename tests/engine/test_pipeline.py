@@ -100,3 +100,21 @@ def test_resume_after_a_crash_in_stage2(tiny_root: Path, tmp_path: Path, monkeyp
     assert (rd / "stage1" / "model.pth").stat().st_mtime_ns == stamp  # stage 1 not redone
     assert (rd / "stage2" / "model.pth").exists()
     assert np.isfinite(results["SelfHDR (AHDRNet)"]["mean"]["psnr_mu"])
+
+
+def test_fusion_method_end_to_end(tmp_path: Path) -> None:
+    cfg = load_config(None, [
+        "name=fusion", f"output_dir={tmp_path / 'runs'}", f"data.root={tmp_path / 'static'}",
+        "data.synthetic={height: 48, width: 64, n_train: 2, n_test: 2, seed: 3, motion_px: [0.0, 0.0], "
+        "shake_px: 0.0, shake_deg: 0.0}",
+        "data.patch_size=32", "method=fusion", "fusion.net={widths: [4, 8], convs_per_stage: 1}",
+        "train.batch_size=2", "train.epochs=1", "train.iters_per_epoch=2", "train.image_every=0",
+    ])
+    results = run(cfg)
+    rd = tmp_path / "runs" / "fusion"
+    assert set(results) == {"fusion network", "mean", "mertens"}
+    assert all(0.0 < r["mean"]["mef_ssim"] <= 1.0 for r in results.values())
+    report = json.loads((rd / "results.json").read_text())
+    assert set(report["pairs"]) == {"test_001", "test_002"}
+    assert (rd / "test" / "fusion" / "network" / "test_001.png").is_file()
+    assert "| fusion network |" in (rd / "results.md").read_text()
