@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfhdr.archs import list_backbones  # noqa: E402
-from selfhdr.engine.device import resolve_device  # noqa: E402
+from selfhdr.engine.device import keep_freed_memory, resolve_device  # noqa: E402
 from selfhdr.engine.evaluate import evaluate_predictor, markdown_table  # noqa: E402
 from selfhdr.engine.predict import predict_hdr  # noqa: E402
 from selfhdr.engine.testing import load_for_inference  # noqa: E402
@@ -35,8 +35,12 @@ def main() -> int:
     p.add_argument("--overlap", type=int, help="tile overlap (default: exact for the CNNs)")
     p.add_argument("--aligned-inputs", action="store_true",
                    help="feed the flow-aligned <split>_align frames (the published FSHDR protocol)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="bf16: autocast on AMX/AVX512-BF16 CPUs or CUDA (faster, outputs change by "
+                        "~1e-2); fp16: CUDA only")
     p.add_argument("--device", default="auto")
     a = p.parse_args()
+    keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         device = resolve_device(a.device)
@@ -44,7 +48,8 @@ def main() -> int:
         root = Path(a.data_root)
         result = evaluate_predictor(
             root / a.split,
-            lambda s: predict_hdr(net, s.ldrs, s.times, tile=a.tile, overlap=a.overlap, bgr=bgr),
+            lambda s: predict_hdr(net, s.ldrs, s.times, tile=a.tile, overlap=a.overlap, bgr=bgr,
+                                  precision=a.precision),
             Path(a.out), desc="test",
             inputs_dir=root / f"{a.split}_align" if a.aligned_inputs else None)
     except SelfHDRError as exc:

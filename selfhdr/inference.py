@@ -6,32 +6,43 @@ when W is already a multiple of 8), split as evenly as possible with the extra p
 right/bottom, and runs AHDRNet/FSHDR unpadded. Each backbone declares that multiple as
 ``size_divisor`` (1 = any size, nothing padded).
 
-Tiling bounds memory on large images (AHDRNet at 1000×1500 needs about 5.5 GB untiled, about
-1.4 GB with 512-pixel tiles). Neighbouring tiles share ``overlap`` pixels. Near a tile edge
-that lies inside the image a CNN sees zero padding instead of the true neighbours, so each
-tile's weight is zero over the outer quarter of the overlap and rises with a raised cosine
-over the middle half; the weighted sum is divided by the summed weight. A pixel therefore
-only takes values computed at least ``overlap // 4`` pixels from any inner tile edge, and
-the tiled output equals the untiled one (to float rounding) once ``overlap // 4`` reaches
-the network's receptive-field radius: 37 pixels for AHDRNet (overlap >= 148) and 11 for
-FSHDR (overlap >= 44), measured from the gradient support. Backbones declare that radius as
-``receptive_radius``; the default overlap uses it. (With random weights the boundary effect
-fades faster: overlap 64 already agreed to 1.2e-7 at 1000×1500; only 4 radii is guaranteed.)
+Tiling bounds memory on large images (AHDRNet at 1000×1500 needs about 5.5 GB untiled).
+Tiles are laid out with the fewest tiles per axis whose computed side is at most ``tile``,
+spread evenly so every tile has about the same size. Near a tile edge that lies inside the
+image a CNN sees zero padding instead of the true neighbours, so two stitching rules:
 
-On glibc much of the CPU time of large forwards is the kernel faulting in (and zeroing)
-pages that ``free`` returned to it; launching with ``MALLOC_MMAP_MAX_=0`` and
-``MALLOC_TRIM_THRESHOLD_=100000000000`` cut system time from 53 s to 1 s (1000×1500,
-512-pixel tiles) at +0.5 GB peak memory.
+* **exact** (default for backbones that declare ``receptive_radius``: AHDRNet 37 pixels,
+  FSHDR 11, measured from the gradient support): each tile is computed with a halo of
+  ``overlap // 2`` pixels beyond its core on every inner side and only its core is kept.
+  With ``overlap >= 2 × receptive_radius`` (the default) every kept pixel saw exactly its
+  untiled context, so the output equals the untiled one to float rounding. At 1000×1500
+  with 800-pixel tiles that computes 1.18× the image's pixels, against 1.68× for blended
+  512-pixel tiles with the 4-radius overlap the exact result needs there.
+* **blend** (backbones without a radius, e.g. windowed transformers whose receptive field
+  spans the whole tile; or ``blend=True``): neighbouring tiles share ``overlap`` pixels and
+  each tile's weight is zero over the outer quarter of the overlap and rises with a raised
+  cosine over the middle half; the weighted sum is divided by the summed weight. This hides
+  seams; it is exact only once ``overlap // 4`` reaches the receptive radius (4 radii).
+
+Speed options (see ``scripts/benchmark.py`` for the measurements): inputs in channels-last
+layout (oneDNN then skips the reorders to and from its blocked layout; default on the CPU),
+and ``precision='bf16'`` autocast (AMX/AVX512-BF16 CPUs, or CUDA; ``'fp16'`` on CUDA only),
+which changes outputs by about 1e-2 (see the benchmark's PSNR-μ report). Large forwards also
+need :func:`selfhdr.engine.device.keep_freed_memory` (glibc): otherwise much of their time is
+the kernel faulting in pages that ``free`` returned to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .errors import ConfigError
 
 # Overlap used when a backbone declares no receptive_radius (e.g. windowed transformers,
 # whose receptive field spans the whole tile): seams are blended, not removed exactly.
@@ -78,10 +89,45 @@ def unpad(y: Tensor, info: PadInfo) -> Tensor:
     return y[..., info.top : info.top + info.height, info.left : info.left + info.width]
 
 
-def default_overlap(model: nn.Module) -> int:
-    """Overlap that makes tiling exact for ``model``: 4 × its ``receptive_radius`` if declared."""
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def default_overlap(model: nn.Module, blend: bool = True) -> int:
+    """Overlap that makes tiling exact for ``model``: 4 (blended) or 2 (cropped halos) ×
+    its ``receptive_radius`` if declared, else :data:`FALLBACK_OVERLAP`."""
     radius = getattr(model, "receptive_radius", None)
-    return FALLBACK_OVERLAP if radius is None else 4 * int(radius)
+    return FALLBACK_OVERLAP if radius is None else (4 if blend else 2) * int(radius)
+
+
+def _crop_segments(length: int, tile: int, overlap: int, divisor: int) -> List[Tuple[int, int, int, int]]:
+    """``(start, stop, keep_start, keep_stop)`` of each tile along one axis, exact stitching.
+
+    The axis is cut into cores (kept) at evenly spread boundaries; each tile computes its core
+    plus at least a halo of ``ceil(overlap / 2)`` pixels (rounded up to ``divisor``) on inner
+    sides, and uses the fewest tiles whose computed side is at most ``tile``. Edge tiles need
+    a halo on one side only, so they get bigger cores. Every tile computes exactly the same
+    side (extra context changes nothing): identical tiles reuse the same kernels and the
+    same heap blocks, so memory stops growing after the first tile. Everything is in units
+    of ``divisor``, so tiles lie on the divisor grid.
+    """
+    units, tile_u = length // divisor, tile // divisor
+    halo_u = -(-(-(-overlap // 2)) // divisor)
+    if tile_u >= units:
+        return [(0, length, 0, length)]
+    if tile_u < 2 * halo_u + 1:
+        raise ValueError(f"tile {tile} leaves no core inside halos of {halo_u * divisor} pixels")
+    count = 2
+    while True:
+        # Interior cores c, edge cores c + halo: 2(c + halo) + (count - 2) c = units.
+        core = (units - 2 * halo_u) / count
+        cuts = [0] + [round(halo_u + i * core) for i in range(1, count)] + [units]
+        cores = list(zip(cuts, cuts[1:]))
+        side = max(min(units, b + halo_u) - max(0, a - halo_u) for a, b in cores)
+        if all(b > a for a, b in cores) and side <= tile_u:
+            starts = [max(0, min(a - halo_u, units - side)) for a, _ in cores]
+            return [(s * divisor, (s + side) * divisor, a * divisor, b * divisor)
+                    for s, (a, b) in zip(starts, cores)]
+        count += 1
 
 
 def _tile_starts(length: int, tile: int, overlap: int, divisor: int) -> Tuple[List[int], int]:
@@ -125,37 +171,86 @@ def _ramp(size: int, overlap: int, rise_at_start: bool, rise_at_end: bool) -> Te
     return weight
 
 
-def _run_tiled(
-    model: nn.Module, frames: Tuple[Tensor, Tensor, Tensor], tile: int, overlap: int, divisor: int
+def _run_blended(
+    model: nn.Module, frames: Tuple[Tensor, Tensor, Tensor], tile: int, overlap: int, divisor: int,
+    prepare: "_Prepare",
 ) -> Tensor:
     """Blend overlapping tile outputs over frames already padded to a multiple of ``divisor``."""
     height, width = frames[0].shape[-2:]
     rows, tile_h = _tile_starts(height, tile, overlap, divisor)
     cols, tile_w = _tile_starts(width, tile, overlap, divisor)
     if len(rows) == len(cols) == 1:
-        return model(*frames)
+        return model(*prepare(frames)).float()
 
     ref = frames[0]
     # One window per (inner-edge) pattern: at most nine, reused across tiles.
     windows: Dict[Tuple[bool, bool, bool, bool], Tensor] = {}
     out: Optional[Tensor] = None
-    weight_sum = torch.zeros(height, width, dtype=ref.dtype, device=ref.device)
+    weight_sum = torch.zeros(height, width, dtype=torch.float32, device=ref.device)
     for top in rows:
         for left in cols:
             key = (top > 0, top + tile_h < height, left > 0, left + tile_w < width)
             if key not in windows:
                 w_rows = _ramp(tile_h, overlap, key[0], key[1])
                 w_cols = _ramp(tile_w, overlap, key[2], key[3])
-                windows[key] = torch.outer(w_rows, w_cols).to(ref.dtype).to(ref.device)
+                windows[key] = torch.outer(w_rows, w_cols).float().to(ref.device)
             window = windows[key]
             crop = (..., slice(top, top + tile_h), slice(left, left + tile_w))
-            pred = model(*(f[crop] for f in frames))
+            pred = model(*prepare(tuple(f[crop] for f in frames))).float()
             if out is None:
                 out = pred.new_zeros(*pred.shape[:-2], height, width)
             out[crop] += pred * window
             weight_sum[crop] += window
     assert out is not None
     return out / weight_sum
+
+
+def _run_cropped(
+    model: nn.Module, frames: Tuple[Tensor, Tensor, Tensor], tile: int, overlap: int, divisor: int,
+    prepare: "_Prepare",
+) -> Tensor:
+    """Stitch the cores of tiles computed with halos (see :func:`_crop_segments`)."""
+    height, width = frames[0].shape[-2:]
+    rows = _crop_segments(height, tile, overlap, divisor)
+    cols = _crop_segments(width, tile, overlap, divisor)
+    if len(rows) == len(cols) == 1:
+        return model(*prepare(frames)).float()
+    # Allocated before the first tile (backbones return B×3×H×W), so no long-lived block
+    # lands in the middle of the heap the tiles' feature maps reuse.
+    out = frames[0].new_empty(frames[0].shape[0], 3, height, width, dtype=torch.float32)
+    for r0, r1, rk0, rk1 in rows:
+        for c0, c1, ck0, ck1 in cols:
+            pred = model(*prepare(tuple(f[..., r0:r1, c0:c1] for f in frames)))
+            out[..., rk0:rk1, ck0:ck1] = pred[..., rk0 - r0 : rk1 - r0, ck0 - c0 : ck1 - c0]
+            del pred
+    return out
+
+
+class _Prepare:
+    """Puts a tile's frames in the memory layout the forward runs fastest with."""
+
+    def __init__(self, channels_last: bool) -> None:
+        self.channels_last = channels_last
+
+    def __call__(self, frames: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
+        if not self.channels_last:
+            return frames
+        return tuple(f.contiguous(memory_format=torch.channels_last) for f in frames)
+
+
+@contextlib.contextmanager
+def precision_context(precision: str, device: torch.device) -> Iterator[None]:
+    """Autocast for ``precision`` ('fp32': none; 'bf16'; 'fp16' on CUDA only) on ``device``."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        yield
+        return
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("precision 'fp16' needs CUDA; on the CPU use 'bf16' or 'fp32'")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    with torch.autocast(device.type, dtype=dtype):
+        yield
 
 
 def reconstruct(
@@ -165,16 +260,28 @@ def reconstruct(
     x3: Tensor,
     tile: Optional[int] = None,
     overlap: Optional[int] = None,
+    *,
+    blend: Optional[bool] = None,
+    precision: str = "fp32",
+    channels_last: Optional[bool] = None,
 ) -> Tensor:
-    """Run a backbone on a full bracket at any size, optionally in blended tiles; no autograd.
+    """Run a backbone on a full bracket at any size, optionally in tiles; no autograd.
 
-    ``tile`` is the largest tile side (rounded down to ``model.size_divisor``); ``None`` runs
-    the whole image at once. ``overlap`` defaults to :func:`default_overlap` (148 for
-    AHDRNet, 44 for FSHDR: exact to float rounding). Put ``model`` in eval mode first.
+    ``tile`` is the largest computed tile side (rounded down to ``model.size_divisor``);
+    ``None`` runs the whole image at once. ``blend`` picks the stitching (module docstring):
+    default exact cropped halos when the model declares ``receptive_radius``, else blending.
+    ``overlap`` defaults to :func:`default_overlap` (exact to float rounding for the CNNs).
+    ``precision`` 'bf16'/'fp16' runs under autocast; ``channels_last`` (default: on the CPU)
+    feeds the forward channels-last frames. Returns float32. Put ``model`` in eval mode first.
     """
     divisor = int(getattr(model, "size_divisor"))
+    device = x1.device
+    if blend is None:
+        blend = getattr(model, "receptive_radius", None) is None
+    if channels_last is None:
+        channels_last = device.type == "cpu"
     if tile is not None:
-        overlap = default_overlap(model) if overlap is None else overlap
+        overlap = default_overlap(model, blend) if overlap is None else overlap
         if overlap < 0:
             raise ValueError(f"overlap must be >= 0, got {overlap}")
         tile = tile // divisor * divisor
@@ -184,12 +291,15 @@ def reconstruct(
                 f"tile ({tile} after rounding down to size_divisor {divisor}) must exceed "
                 f"overlap ({overlap} rounded up to a multiple of {divisor})"
             )
-    with torch.inference_mode():
+    prepare = _Prepare(channels_last)
+    with torch.inference_mode(), precision_context(precision, device):
         padded = [pad_to_multiple(x, divisor) for x in (x1, x2, x3)]
         frames = (padded[0][0], padded[1][0], padded[2][0])
         if tile is None:
-            y = model(*frames)
+            y = model(*prepare(frames)).float()
         else:
             assert overlap is not None
-            y = _run_tiled(model, frames, tile, overlap, divisor)
-        return unpad(y, padded[0][1])
+            run = _run_blended if blend else _run_cropped
+            y = run(model, frames, tile, overlap, divisor, prepare)
+        # Callers get the usual contiguous NCHW layout whatever the forward used.
+        return unpad(y, padded[0][1]).contiguous()

@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from selfhdr.archs import build_backbone
+from selfhdr.errors import ConfigError
 from selfhdr.inference import (
     PadInfo,
+    _crop_segments,
     _tile_starts,
     default_overlap,
     pad_to_multiple,
@@ -153,3 +155,103 @@ def test_tile_must_exceed_overlap() -> None:
     model = build_backbone("FSHDR", nf=8).eval()
     with pytest.raises(ValueError, match="must exceed"):
         reconstruct(model, *frames(40, 40), tile=32, overlap=32)
+
+
+# ----------------------------------------------------------------------------- fast paths
+
+SMALL_ALL = {
+    "AHDRNet": dict(nf=8, growth=4),  # radius 37 as published
+    "FSHDR": dict(nf=8),  # radius 11
+    "HDR-Transformer": dict(embed_dim=16, depths=(2,), num_heads=(2,)),
+    "SCTNet": dict(embed_dim=24, depths=(2, 2), num_heads=(2, 2), channel_heads=2),
+}
+# bf16 keeps 8 significant bits: outputs in [0, 1] move by about one bf16 step near 0.5.
+BF16_MAX_ABS = 1e-2
+BF16_MEAN_ABS = 2e-3
+
+
+@pytest.mark.parametrize(
+    "length, tile, overlap, divisor",
+    [(1000, 800, 74, 1), (1500, 800, 74, 1), (1000, 512, 74, 1), (96, 64, 22, 1), (104, 48, 20, 8), (67, 40, 10, 1)],
+)
+def test_crop_segments_partition_the_axis(length: int, tile: int, overlap: int, divisor: int) -> None:
+    segs = _crop_segments(length, tile, overlap, divisor)
+    halo = -(-(-(-overlap // 2)) // divisor) * divisor
+    assert segs[0][2] == 0 and segs[-1][3] == length
+    for (s, e, k0, k1), nxt in zip(segs, segs[1:] + [None]):
+        assert e - s <= tile and s <= k0 < k1 <= e
+        assert all(v % divisor == 0 for v in (s, e, k0, k1))
+        # Every kept pixel lies at least a halo from any edge inside the image.
+        assert k0 - s >= halo or s == 0
+        assert e - k1 >= halo or e == length
+        if nxt is not None:
+            assert nxt[2] == k1  # cores are contiguous
+    # The fewest tiles: one fewer would not fit.
+    if len(segs) > 1:
+        fewer = len(segs) - 1
+        assert fewer == 1 and length > tile or -(-(length - 2 * halo) // fewer) + 2 * halo > tile
+
+
+def test_crop_layout_at_kalantari_size() -> None:
+    """1000×1500 in 800-pixel tiles: 2×2 tiles of 537×787, 1.13× the image's pixels."""
+    rows, cols = _crop_segments(1000, 800, 74, 1), _crop_segments(1500, 800, 74, 1)
+    assert [e - s for s, e, _, _ in rows] == [537, 537]
+    assert [e - s for s, e, _, _ in cols] == [787, 787]
+
+
+@pytest.mark.parametrize("name", ["AHDRNet", "FSHDR"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cropped_tiles_are_exact(name: str, channels_last: bool) -> None:
+    """Default tiling of a CNN (halo = receptive radius) equals the untiled forward."""
+    torch.manual_seed(0)
+    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    x = frames(170, 120) if name == "AHDRNet" else frames(70, 61)
+    tile = 110 if name == "AHDRNet" else 40
+    whole = reconstruct(model, *x, channels_last=False)
+    tiled = reconstruct(model, *x, tile=tile, channels_last=channels_last)
+    assert float((tiled - whole).abs().max()) <= 1e-5
+    # Blending is still available and exact with its 4-radius default overlap.
+    if name == "FSHDR":
+        blended = reconstruct(model, *x, tile=64, blend=True, channels_last=channels_last)
+        assert float((blended - whole).abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("name", list(SMALL_ALL))
+def test_channels_last_matches_plain(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    x = frames(40, 48)
+    plain = reconstruct(model, *x, channels_last=False)
+    fast = reconstruct(model, *x, channels_last=True)
+    assert fast.dtype == torch.float32 and fast.is_contiguous()
+    assert float((fast - plain).abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("name", list(SMALL_ALL))
+def test_bf16_within_documented_tolerance(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    x = frames(40, 48)
+    ref = reconstruct(model, *x)
+    low = reconstruct(model, *x, precision="bf16")
+    assert low.dtype == torch.float32 and low.shape == ref.shape
+    diff = (low - ref).abs()
+    assert float(diff.max()) <= BF16_MAX_ABS and float(diff.mean()) <= BF16_MEAN_ABS
+    assert float(diff.max()) > 0.0  # autocast really ran in bf16
+
+
+def test_bf16_tiled_matches_bf16_whole() -> None:
+    torch.manual_seed(0)
+    model = build_backbone("AHDRNet", **SMALL_ALL["AHDRNet"]).eval()
+    x = frames(170, 120)
+    whole = reconstruct(model, *x, precision="bf16")
+    tiled = reconstruct(model, *x, tile=110, precision="bf16")
+    assert float((tiled - whole).abs().max()) <= BF16_MAX_ABS
+
+
+def test_precision_is_checked() -> None:
+    model = build_backbone("FSHDR", nf=8).eval()
+    with pytest.raises(ConfigError, match="needs CUDA"):
+        reconstruct(model, *frames(16, 16), precision="fp16")
+    with pytest.raises(ConfigError, match="precision must be"):
+        reconstruct(model, *frames(16, 16), precision="int8")

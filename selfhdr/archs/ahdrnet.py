@@ -25,7 +25,8 @@ class DilatedDenseLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Concatenate ``x`` with ``relu(conv(x))`` along channels."""
         # A true ReLU here, unlike the leaky one of the outer network (published behaviour).
-        return torch.cat((x, F.relu(self.conv(x))), dim=1)
+        # In place on the conv output, which nothing else holds (autograd included).
+        return torch.cat((x, F.relu(self.conv(x), inplace=True)), dim=1)
 
 
 class DRDB(nn.Module):
@@ -40,7 +41,7 @@ class DRDB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Residual dense features, same shape as ``x``."""
-        return self.conv_1x1(self.dense_layers(x)) + x
+        return self.conv_1x1(self.dense_layers(x)).add_(x)
 
 
 @register_backbone("AHDRNet")
@@ -78,23 +79,40 @@ class AHDRNet(nn.Module):
 
     def _attend(self, side: Tensor, ref: Tensor, first: nn.Conv2d, second: nn.Conv2d) -> Tensor:
         """Gate the side-frame features by a sigmoid map computed from (side, reference)."""
-        att = second(self.act(first(torch.cat((side, ref), dim=1))))
-        return side * torch.sigmoid(att)
+        # In-place activations on fresh conv outputs: identical values, fewer live buffers.
+        att = second(self._act_(first(torch.cat((side, ref), dim=1))))
+        return side * att.sigmoid_()
 
     def forward(self, x1: Tensor, x2: Tensor, x3: Tensor) -> Tensor:
         """Merge three B×6×H×W frames (frame 2 the reference) into B×3×H×W in [0, 1]."""
-        f1 = self.act(self.conv1(x1))
-        f2 = self.act(self.conv1(x2))
-        f3 = self.act(self.conv1(x3))
+        act = self._act_
+        f1 = act(self.conv1(x1))
+        f2 = act(self.conv1(x2))
+        f3 = act(self.conv1(x3))
         f1 = self._attend(f1, f2, self.att11, self.att12)
         f3 = self._attend(f3, f2, self.att31, self.att32)
 
         feat = self.conv2(torch.cat((f1, f2, f3), dim=1))
+        # Execution strategy only (the arithmetic is the published one): drop references as
+        # soon as a tensor is dead, so large tiles fit in less memory. Without autograd f2 is
+        # recomputed for the global residual (the same conv on the same input: the same
+        # values) instead of being held through the dense blocks.
+        del f1, f3
+        if not torch.is_grad_enabled():
+            del f2
         block_outs = []
         for i in range(self.n_rdb):
             feat = getattr(self, f"RDB{i + 1}")(feat)
             block_outs.append(feat)
+        del feat
         fused = self.GFF_3x3(self.GFF_1x1(torch.cat(block_outs, dim=1)))
+        del block_outs
         # Global residual from the reference frame's shallow features.
-        out = self.conv3(self.conv_up(fused + f2))
-        return torch.sigmoid(out)
+        if not torch.is_grad_enabled():
+            f2 = act(self.conv1(x2))
+        out = self.conv3(self.conv_up(fused.add_(f2)))
+        return out.sigmoid_()
+
+    def _act_(self, x: Tensor) -> Tensor:
+        """``self.act`` (LeakyReLU 0.01) in place on a fresh conv output."""
+        return F.leaky_relu(x, self.act.negative_slope, inplace=True)

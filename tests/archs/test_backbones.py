@@ -59,7 +59,9 @@ def test_published_width_at_odd_size(name: str) -> None:
     x = frames(21, 19)
     with torch.no_grad():
         direct = model(*x)
-    assert torch.equal(reconstruct(model, *x), direct)
+    assert torch.equal(reconstruct(model, *x, channels_last=False), direct)
+    # The default channels-last layout runs other oneDNN kernels: equal to float rounding.
+    assert float((reconstruct(model, *x) - direct).abs().max()) <= 1e-6
     assert direct.shape == (1, 3, 21, 19)
 
 

@@ -1,0 +1,101 @@
+"""The benchmark runs end to end on tiny settings and writes the JSON and Markdown it promises.
+
+No timing assertions: only the schema, the comparisons with the eager run, and rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from selfhdr.engine.benchmark import BenchConfig, markdown, measure, run_benchmark, save
+
+TINY = {
+    "AHDRNet": dict(nf=4, growth=4, n_dense=1, n_rdb=1),
+    "SCTNet": dict(embed_dim=12, depths=(1,), num_heads=(2,), channel_heads=2),
+}
+
+
+def _quick(**kw: object) -> BenchConfig:
+    # AHDRNet's radius is 9 here (exact tiles need overlap 18); SCTNet blends 64 pixels.
+    base = dict(backbones=list(TINY), model_kwargs=TINY, sizes=[(88, 64)], isolate=False,
+                tiles={"AHDRNet": 48, "SCTNet": 80}, train_batch={"AHDRNet": 2, "SCTNet": 2},
+                train_modes=["bf16-cl"], train_patch=32, color_size=(64, 96), data_size=(64, 96),
+                data_steps=2, checkpoint=None)
+    base.update(kw)
+    return BenchConfig.quick(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    return run_benchmark(_quick(), progress=lambda _: None)
+
+
+def test_inference_records(result: dict) -> None:
+    recs = result["inference"]
+    assert {(r["backbone"], r["mode"]) for r in recs} == {
+        (b, m) for b in TINY for m in ("eager", "fp32", "fp32-tiled", "bf16")}
+    for r in recs:
+        assert "error" not in r, r
+        for key in ("seconds", "cpu_seconds", "s_per_mp", "peak_rss_mb", "speedup_vs_eager"):
+            assert isinstance(r[key], float) and r[key] > 0 and math.isfinite(r[key]), key
+        assert r["sys_seconds"] >= 0 and r["minor_faults"] >= 0
+        if r["mode"] == "eager":
+            assert r["speedup_vs_eager"] == 1.0
+        else:
+            # Exact for fp32 except blended transformer tiles (their context is global).
+            blended = r["tiled"] and r["backbone"] == "SCTNet"
+            tol = 1e-5 if r["precision"] == "fp32" and not blended else 2e-2
+            assert r["max_abs_diff_vs_eager"] <= tol, r
+    assert all(r["tile"] == (48 if r["backbone"] == "AHDRNet" else 80) for r in recs if r["tiled"])
+
+
+def test_tiled_modes_only_where_the_image_exceeds_the_tile(tmp_path: Path) -> None:
+    from selfhdr.engine.benchmark import _inference_specs
+
+    specs = _inference_specs(_quick(sizes=[(40, 40)]), tmp_path)
+    assert specs and not any(s["tiled"] for s in specs)
+
+
+def test_train_color_data_records(result: dict) -> None:
+    assert {(r["backbone"], r["mode"]) for r in result["train"]} == {
+        (b, "bf16-cl") for b in TINY}
+    for r in result["train"]:
+        assert "error" not in r and r["seconds"] > 0 and r["batch"] == 2
+    (color,) = result["color"]
+    assert "error" not in color and color["seconds"] > 0
+    (data,) = result["data"]
+    assert "error" not in data and 0.0 <= data["wait_share"] <= 1.0 and len(data["waits"]) == 2
+
+
+def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
+    md_path = save(result, tmp_path / "bench" / "benchmark.json")
+    loaded = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision"}
+    text = md_path.read_text()
+    assert text == markdown(loaded)
+    assert "| backbone | size | mode | s | s/MP | × eager |" in text
+    assert "| AHDRNet | 88×64 | fp32-tiled 48 |" in text
+    assert "Y_color preparation, 64×96 scene" in text and "data wait, AHDRNet" in text
+    # Every table row has as many cells as its header.
+    for block in text.split("\n\n"):
+        rows = [l for l in block.splitlines() if l.startswith("|")]
+        assert len({l.count("|") for l in rows}) <= 1, block
+
+
+def test_failures_are_recorded_not_raised() -> None:
+    rec = measure({"kind": "infer", "backbone": "NoSuchNet", "inputs": "missing.npz"}, _quick())
+    assert rec["backbone"] == "NoSuchNet" and "error" in rec
+
+
+def test_worker_runs_in_its_own_process(tmp_path: Path) -> None:
+    """The real isolation path: one measurement in a fresh interpreter, one JSON line back."""
+    cfg = _quick(isolate=True)
+    rec = measure({"kind": "train", "backbone": "AHDRNet", "kwargs": TINY["AHDRNet"], "mode": "fp32",
+                   "precision": "fp32", "channels_last": True, "batch": 1, "patch": 16, "repeats": 1,
+                   "threads": 1, "malloc": "keep"}, cfg)
+    assert "error" not in rec, rec
+    assert rec["threads"] == 1 and rec["malloc_kept"] in (True, False) and rec["peak_rss_mb"] > 0
