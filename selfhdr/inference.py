@@ -1,6 +1,6 @@
-"""Test-time reconstruction: the one padding helper, and whole-image or tiled inference.
+"""Test-time reconstruction: whole-image or tiled inference at any size.
 
-Padding follows the published SelfHDR ``test.py`` exactly, so our numbers are comparable
+Padding (:mod:`selfhdr.archs.padding`, re-exported here) follows the published SelfHDR ``test.py`` exactly, so our numbers are comparable
 with the paper's: it reflection-pads the transformer inputs by ``8 - W % 8`` (a full 8 even
 when W is already a multiple of 8), split as evenly as possible with the extra pixel on the
 right/bottom, and runs AHDRNet/FSHDR unpadded. Each backbone declares that multiple as
@@ -36,57 +36,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .archs.padding import PadInfo, pad_to_multiple, unpad  # noqa: F401  (public here too)
 from .errors import ConfigError
 
 # Overlap used when a backbone declares no receptive_radius (e.g. windowed transformers,
 # whose receptive field spans the whole tile): seams are blended, not removed exactly.
 FALLBACK_OVERLAP = 64
-
-
-class PadInfo(NamedTuple):
-    """Where the original image sits inside a padded one: offsets and original size."""
-
-    top: int
-    left: int
-    height: int
-    width: int
-
-
-def _pad_amounts(size: int, divisor: int) -> Tuple[int, int]:
-    """(before, after) padding of one axis under the published test-time rule."""
-    if divisor == 1:
-        return 0, 0
-    total = divisor - size % divisor  # a full divisor when size is already a multiple
-    return total // 2, total - total // 2
-
-
-def pad_to_multiple(x: Tensor, divisor: int) -> Tuple[Tensor, PadInfo]:
-    """Reflection-pad the last two dims of ``x`` to a multiple of ``divisor``, as published."""
-    if not isinstance(divisor, int) or divisor < 1:
-        raise ValueError(f"divisor must be an integer >= 1, got {divisor!r}")
-    height, width = x.shape[-2:]
-    top, bottom = _pad_amounts(height, divisor)
-    left, right = _pad_amounts(width, divisor)
-    info = PadInfo(top, left, height, width)
-    if top == bottom == left == right == 0:
-        return x, info
-    if max(top, bottom) >= height or max(left, right) >= width:
-        # Reflection cannot reach further than the image itself.
-        raise ValueError(
-            f"a {height}×{width} image is too small to reflection-pad to a multiple of {divisor}"
-        )
-    return F.pad(x, (left, right, top, bottom), mode="reflect"), info
-
-
-def unpad(y: Tensor, info: PadInfo) -> Tensor:
-    """Crop a padded output back to the original image (inverse of :func:`pad_to_multiple`)."""
-    return y[..., info.top : info.top + info.height, info.left : info.left + info.width]
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -76,6 +76,21 @@ def test_pad_rejects_bad_divisor_and_tiny_images() -> None:
         pad_to_multiple(torch.rand(1, 6, 3, 3), 8)
 
 
+def test_minimal_rule_pads_bottom_right_only() -> None:
+    """The rule of our own networks: fewest pixels, bottom/right, replicate when too small."""
+    x = torch.rand(1, 2, 45, 64)
+    padded, info = pad_to_multiple(x, 8, rule="minimal")
+    assert padded.shape[-2:] == (48, 64) and info == PadInfo(0, 0, 45, 64)
+    assert torch.equal(padded, F.pad(x, (0, 0, 0, 3), mode="reflect"))
+    assert torch.equal(unpad(padded, info), x)
+    tiny = torch.rand(1, 2, 3, 5)
+    grown, info = pad_to_multiple(tiny, 8, rule="minimal")
+    assert grown.shape[-2:] == (8, 8) and torch.equal(grown[..., 7, 7], tiny[..., 2, 4])
+    assert pad_to_multiple(padded, 8, rule="minimal")[0] is padded
+    with pytest.raises(ValueError, match="padding rule"):
+        pad_to_multiple(x, 8, rule="centred")
+
+
 def test_tile_starts_cover_with_overlap_on_divisor_grid() -> None:
     cases = [(1000, 512, 148, 1), (1504, 512, 64, 8), (96, 48, 20, 1)]
     for length, tile, overlap, divisor in cases:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, PathLike
+from .padding import pad_to_multiple, unpad
 
 # ITU-R BT.601 full-range ("JPEG") YCbCr on [0, 1] data: Y = Kr R + Kg G + Kb B,
 # Cb = (B − Y) / (2 (1 − Kb)) + 0.5, Cr = (R − Y) / (2 (1 − Kr)) + 0.5.
@@ -115,8 +116,7 @@ class FusionNet(nn.Module):
         """Per-frame weight maps (B×K×H×W, summing to 1 over K) for luminance ``y``."""
         if y.ndim != 4 or y.shape[1] != self.in_frames:
             raise ValueError(f"expected B×{self.in_frames}×H×W luminance, got {tuple(y.shape)}")
-        h, w = y.shape[-2:]
-        x = _pad_to_multiple(y, self.size_divisor)
+        x, pad = pad_to_multiple(y, self.size_divisor, rule="minimal")
         skips = []
         for i, stage in enumerate(self.encoder):
             if i:
@@ -127,22 +127,12 @@ class FusionNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = stage(torch.cat([x, skip], dim=1))
         weights = torch.softmax(self.head(x), dim=1)
-        return weights[..., :h, :w]
+        return unpad(weights, pad)
 
     def fuse(self, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Fused luminance B×1×H×W and the weights B×K×H×W for luminance ``y`` (B×K×H×W)."""
         weights = self(y)
         return (weights * y).sum(dim=1, keepdim=True), weights
-
-
-def _pad_to_multiple(x: torch.Tensor, divisor: int) -> torch.Tensor:
-    """Pad bottom/right to a multiple of ``divisor``: reflection, replicate if too small to reflect."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % divisor, (-w) % divisor
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def fuse_rgb(net: FusionNet, frames_rgb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
