@@ -84,7 +84,9 @@ def open_run(cfg: Config, resume: bool = False) -> Config:
     """Create or reopen the run folder and return the config to use.
 
     A new run saves its resolved config. An existing run continues only with ``resume``, or
-    when the config is identical; ``resume`` uses the config saved in the run folder.
+    when the config is identical; ``resume`` uses the config saved in the run folder. A config
+    that differs only in ``report`` (which rows the final table compares) continues the run:
+    finished stages are reused and only the newly asked rows are made.
     """
     run_dir = Path(cfg.output_dir) / cfg.name
     saved = run_dir / "config.yaml"
@@ -92,10 +94,13 @@ def open_run(cfg: Config, resume: bool = False) -> Config:
         old = load_config(saved)
         if resume:
             return old
-        if to_dict(old) != to_dict(cfg):
-            diff = _diff(to_dict(old), to_dict(cfg))
-            raise ConfigError(f"{run_dir} holds a run with a different config ({diff}); pass --resume "
-                              f"to continue it, or choose another name (--set name=...)")
+        a, b = to_dict(old), to_dict(cfg)
+        if a != b:
+            a.pop("report"), b.pop("report")
+            if a != b:
+                raise ConfigError(f"{run_dir} holds a run with a different config ({_diff(a, b)}); pass "
+                                  f"--resume to continue it, or choose another name (--set name=...)")
+            save_config(cfg, saved)
         return cfg
     if resume:
         raise ConfigError(f"--resume: no run to resume at {run_dir} (no config.yaml)")

@@ -70,6 +70,11 @@ def test_full_pipeline_artefacts(tiny_root: Path, tmp_path: Path) -> None:
     again = run(cfg)
     assert (rd / "stage2" / "model.pth").stat().st_mtime_ns == stamp
     assert again["SelfHDR (AHDRNet)"]["mean"] == results["SelfHDR (AHDRNet)"]["mean"]
+    # Asking for other comparison rows reuses the finished stages.
+    fewer = run(_cfg(tiny_root, tmp_path, **{"report.supervised": "false", "report.baselines": "false"}))
+    assert set(fewer) == {"Y_color (aligned merge)", "SelfHDR (AHDRNet)"}
+    assert (rd / "stage2" / "model.pth").stat().st_mtime_ns == stamp
+    assert load_config(rd / "config.yaml").report.supervised is False
     # A different config under the same name is refused, naming the difference.
     with pytest.raises(ConfigError, match=r"train\.epochs: 1 → 2"):
         run(_cfg(tiny_root, tmp_path, **{"train.epochs": "2"}))
