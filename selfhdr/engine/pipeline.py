@@ -268,7 +268,8 @@ def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
     r.on_main(lambda: ensure_data(cfg))
     train, test = cfg.data.train_split, cfg.data.test_split
     results: Dict[str, Dict] = {}
-    if cfg.report.baselines and info.is_main:
+    # The fusion method reports its own baselines (mean, Mertens) on MEF-SSIM.
+    if cfg.report.baselines and info.is_main and cfg.method != "fusion":
         for name, fn in BASELINES.items():
             results[name] = evaluate_predictor(r.split(test), fn, r.dir / "test" / name.replace(" ", "_"),
                                                desc=name)

@@ -122,4 +122,6 @@ def test_fusion_method_end_to_end(tmp_path: Path) -> None:
     report = json.loads((rd / "results.json").read_text())
     assert set(report["pairs"]) == {"test_001", "test_002"}
     assert (rd / "test" / "fusion" / "network" / "test_001.png").is_file()
+    # The HDR baselines (reference alone, unaligned merge) have no place in a fusion run.
+    assert sorted(p.name for p in (rd / "test").iterdir()) == ["fusion"]
     assert "| fusion network |" in (rd / "results.md").read_text()
