@@ -2,7 +2,7 @@
 
 Examples::
 
-    python scripts/fuse.py --checkpoint runs/fusion/fusion.pth --input data/pairs --out runs/fused
+    python scripts/fuse.py --checkpoint runs/fusion/fusion/model.pth --input data/pairs --out runs/fused
     python scripts/fuse.py --input under.png over.png --out runs/fused     # baselines only
 
 Writes ``<out>/<method>/<pair>.png`` and ``<out>/metrics.json`` and prints a table.

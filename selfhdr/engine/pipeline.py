@@ -4,8 +4,13 @@ SelfHDR: Y_color preparation if missing → stage 1 (structure-focused network) 
 (stage 1 run on the aligned training brackets) → stage 2 (reconstruction network) → test.
 Every stage leaves its result in the run folder and is skipped once finished; a training
 stage interrupted mid-way continues from its last checkpoint, so ``--resume`` picks a run up
-wherever it stopped. The final table compares the trained network with the baselines,
-Y_color and (optionally) the same backbone trained on the ground truth.
+wherever it stopped. The final table compares the trained network with the classical
+baselines, Y_color and, as ``report`` asks, the same backbone trained with the same budget on
+the ground truth (supervised) and by the motion-and-exposure-cues method.
+
+``method: supervised`` and ``method: cues`` train only that network (plus the report rows);
+``method: fusion`` trains the two-exposure fusion network instead and reports MEF-SSIM beside
+the mean of the two exposures and Mertens fusion.
 """
 
 from __future__ import annotations
