@@ -35,7 +35,7 @@ PAPER_BATCH = {"AHDRNet": 16, "FSHDR": 16, "HDR-Transformer": 8, "SCTNet": 8}
 PAPER_PATCH = 128
 # Largest computed tile side per backbone for the tiled modes (see selfhdr.inference):
 # AHDRNet/FSHDR in exact cropped tiles, transformers blended.
-DEFAULT_TILES = {"AHDRNet": 800, "FSHDR": 800, "HDR-Transformer": 512, "SCTNet": 512}
+DEFAULT_TILES = {"AHDRNet": 512, "FSHDR": 512, "HDR-Transformer": 512, "SCTNet": 512}
 # Inference modes: eager is the plain baseline; the others go through reconstruct().
 MODES: Dict[str, Dict[str, Any]] = {
     "eager": {"eager": True, "precision": "fp32", "channels_last": False, "tiled": False, "malloc": "default"},
@@ -510,7 +510,7 @@ def markdown(result: Record) -> str:
         rows.append([f"bf16 vs fp32, {Path(r['checkpoint']).parent.name} checkpoint on "
                      f"{Path(r['split']).parent.name}/Test", "failed: " + r["error"][:60] if "error" in r else
                      f"PSNR-μ {r['psnr_mu_fp32']:.2f} → {r['psnr_mu_bf16']:.2f} dB "
-                     f"({r['psnr_mu_change']:+.3f} dB), max |Δ| {r['max_abs_diff']:.1e}"])
+                     f"({r['psnr_mu_change']:+.3f} dB), max abs Δ {r['max_abs_diff']:.1e}"])
     if rows:
         lines += _table(["measurement", "result"], rows)
     return "\n".join(lines) + "\n"

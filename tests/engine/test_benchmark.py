@@ -86,6 +86,15 @@ def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
         assert len({l.count("|") for l in rows}) <= 1, block
 
 
+def test_precision_row_keeps_the_table_intact(result: dict) -> None:
+    """A bf16-vs-fp32 row (needs a trained checkpoint, so made up here) renders as one row."""
+    rec = {"checkpoint": "runs/demo/stage2/model.pth", "split": "data/synthetic/Test",
+           "psnr_mu_fp32": 35.07, "psnr_mu_bf16": 35.06, "psnr_mu_change": -0.016, "max_abs_diff": 7.1e-3}
+    text = markdown({**result, "precision": [rec]})
+    (row,) = [l for l in text.splitlines() if l.startswith("| bf16 vs fp32")]
+    assert row.count("|") == 3 and "-0.016 dB" in row and "7.1e-03" in row
+
+
 def test_failures_are_recorded_not_raised() -> None:
     rec = measure({"kind": "infer", "backbone": "NoSuchNet", "inputs": "missing.npz"}, _quick())
     assert rec["backbone"] == "NoSuchNet" and "error" in rec
