@@ -185,6 +185,12 @@ BF16_MAX_ABS = 1e-2
 BF16_MEAN_ABS = 2e-3
 
 
+def _small(name: str) -> torch.nn.Module:
+    """A small, seeded backbone in eval mode."""
+    torch.manual_seed(0)
+    return build_backbone(name, **SMALL_ALL[name]).eval()
+
+
 @pytest.mark.parametrize(
     "length, tile, overlap, divisor",
     [(1000, 800, 74, 1), (1500, 800, 74, 1), (1000, 512, 74, 1), (96, 64, 22, 1), (104, 48, 20, 8), (67, 40, 10, 1)],
@@ -218,8 +224,7 @@ def test_crop_layout_at_kalantari_size() -> None:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_cropped_tiles_are_exact(name: str, channels_last: bool) -> None:
     """Default tiling of a CNN (halo = receptive radius) equals the untiled forward."""
-    torch.manual_seed(0)
-    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    model = _small(name)
     x = frames(170, 120) if name == "AHDRNet" else frames(70, 61)
     tile = 110 if name == "AHDRNet" else 40
     whole = reconstruct(model, *x, channels_last=False)
@@ -233,8 +238,7 @@ def test_cropped_tiles_are_exact(name: str, channels_last: bool) -> None:
 
 @pytest.mark.parametrize("name", list(SMALL_ALL))
 def test_channels_last_matches_plain(name: str) -> None:
-    torch.manual_seed(0)
-    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    model = _small(name)
     x = frames(40, 48)
     plain = reconstruct(model, *x, channels_last=False)
     fast = reconstruct(model, *x, channels_last=True)
@@ -244,8 +248,7 @@ def test_channels_last_matches_plain(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(SMALL_ALL))
 def test_bf16_within_documented_tolerance(name: str) -> None:
-    torch.manual_seed(0)
-    model = build_backbone(name, **SMALL_ALL[name]).eval()
+    model = _small(name)
     x = frames(40, 48)
     ref = reconstruct(model, *x)
     low = reconstruct(model, *x, precision="bf16")
@@ -256,8 +259,7 @@ def test_bf16_within_documented_tolerance(name: str) -> None:
 
 
 def test_bf16_tiled_matches_bf16_whole() -> None:
-    torch.manual_seed(0)
-    model = build_backbone("AHDRNet", **SMALL_ALL["AHDRNet"]).eval()
+    model = _small("AHDRNet")
     x = frames(170, 120)
     whole = reconstruct(model, *x, precision="bf16")
     tiled = reconstruct(model, *x, tile=110, precision="bf16")

@@ -35,7 +35,7 @@ from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import write_dataset
 from ..errors import ConfigError
-from ..io import write_hdr, write_preview
+from ..io import atomic_write_text, write_hdr, write_preview
 from ..methods.base import Method
 from ..methods.classical import BASELINES
 from ..methods.cues import CuesMethod
@@ -302,13 +302,18 @@ def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
             _test(r, results, f"motion/exposure cues ({cfg.model['type']})", cues, "cues")
     if not info.is_main:
         return results
-    save_json(r.dir / "results.json", results)
-    table = markdown_table({k: v["mean"] for k, v in results.items()})
-    (r.dir / "results.md").write_text(table + "\n")
     n = len(next(iter(results.values()))["scenes"]) if results else 0
-    print(f"\nTest split {r.split(test)} ({n} scenes); run folder {r.dir}")
-    print(table)
+    _report(r, results, markdown_table({k: v["mean"] for k, v in results.items()}),
+            f"Test split {r.split(test)} ({n} scenes)")
     return results
+
+
+def _report(r: Run, details: Dict, table: str, what: str) -> None:
+    """Write ``results.json`` (``details``) and ``results.md`` (``table``); print the table."""
+    save_json(r.dir / "results.json", details)
+    atomic_write_text(r.dir / "results.md", table + "\n")
+    print(f"\n{what}; run folder {r.dir}")
+    print(table)
 
 
 def _run_fusion(r: Run, logger: RunLogger) -> Dict[str, Dict]:
@@ -337,11 +342,8 @@ def _run_fusion(r: Run, logger: RunLogger) -> Dict[str, Dict]:
         return {}
     report = evaluate_fusion(find_pairs(val_root), load_fusion_net(final), out_dir=r.dir / "test" / "fusion")
     rows = {("fusion network" if m == "network" else m): {"mef_ssim": v} for m, v in report.means().items()}
-    save_json(r.dir / "results.json", report.to_dict())
-    table = markdown_table(rows, keys=["mef_ssim"])
-    (r.dir / "results.md").write_text(table + "\n")
-    print(f"\nFusion pairs {val_root} ({len(report.names)}); run folder {r.dir}")
-    print(table)
+    _report(r, report.to_dict(), markdown_table(rows, keys=["mef_ssim"]),
+            f"Fusion pairs {val_root} ({len(report.names)})")
     return {k: {"mean": v} for k, v in rows.items()}
 
 

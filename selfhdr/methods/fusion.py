@@ -9,10 +9,9 @@ import torch
 
 from ..archs.fusion_net import FusionNet, fuse_rgb, rgb_to_ycbcr
 from ..losses.weighted_ssim import WeightedSSIMLoss
+from ..metrics.mef_ssim import PAPER_SCALE_WEIGHTS
 from .base import Method
 
-
-MEF_SSIM_SCALE_WEIGHTS = [0.0448, 0.2856, 0.3001]
 
 
 @dataclass
@@ -23,7 +22,7 @@ class FusionConfig:
     """Per-pixel weighting of the SSIM terms: variance, gradient, well_exposedness or hybrid."""
     net: Dict[str, Any] = field(default_factory=dict)
     """FusionNet constructor arguments (e.g. widths: [16, 32, 64, 128], convs_per_stage)."""
-    loss: Dict[str, Any] = field(default_factory=lambda: {"scale_weights": list(MEF_SSIM_SCALE_WEIGHTS)})
+    loss: Dict[str, Any] = field(default_factory=lambda: {"scale_weights": list(PAPER_SCALE_WEIGHTS)})
     """WeightedSSIMLoss arguments. The default scores three scales with MEF-SSIM's weights:
     single-scale training stayed below Mertens fusion on our pairs, three scales beat it."""
     train_pairs: Optional[str] = None

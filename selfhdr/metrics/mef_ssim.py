@@ -37,7 +37,9 @@ ArrayLike = Union[np.ndarray, Sequence[np.ndarray]]
 #: MATLAB ``rgb2gray`` coefficients (first row of the inverse NTSC YIQ matrix), R, G, B.
 RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 #: Scale weights of the published code, normalised to sum 1.
-SCALE_WEIGHTS = tuple(w / (0.0448 + 0.2856 + 0.3001) for w in (0.0448, 0.2856, 0.3001))
+PAPER_SCALE_WEIGHTS = (0.0448, 0.2856, 0.3001)
+"""β per scale, finest first, as the authors' ``mef_ms_ssim`` lists them (not normalised)."""
+SCALE_WEIGHTS = tuple(w / sum(PAPER_SCALE_WEIGHTS) for w in PAPER_SCALE_WEIGHTS)
 WINDOW = 11
 SIGMA = 1.5
 K_CONST = 0.03
