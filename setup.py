@@ -1,5 +1,6 @@
 """Installable package for selfhdr (``pip install -e .``; tests: ``pip install -e '.[test]'``)."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -7,6 +8,9 @@ from setuptools import find_packages, setup
 here = Path(__file__).resolve().parent
 version = {}
 exec((here / "selfhdr" / "__init__.py").read_text().split("\n\n")[-1], version)  # __version__ line
+# The console commands, one per module of selfhdr/cli (the single list lives in selfhdr/cli/__init__.py;
+# it is read here as text so that building the package does not import torch).
+commands = re.findall(r'^    "([a-z-]+)": \("([a-z_]+)",', (here / "selfhdr" / "cli" / "__init__.py").read_text(), re.M)
 
 setup(
     name="selfhdr",
@@ -32,8 +36,11 @@ setup(
         # Zero-copy, pickle-free checkpoint format.
         "safetensors>=0.4",
     ],
+    entry_points={"console_scripts": [f"selfhdr-{name} = selfhdr.cli.{module}:main" for name, module in commands]},
     extras_require={
         "test": ["pytest>=7.4", "hypothesis>=6.80"],
+        # Camera RAW frames for the bracket importer (LibRaw's demosaic; we would not write our own).
+        "raw": ["rawpy>=0.19"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "ruff>=0.4"],
     },
 )

@@ -46,6 +46,14 @@ class DataConfig:
     """DataLoader worker processes for training (0: load in the training process)."""
     prepare_workers: Optional[int] = None
     """Processes for Y_color preparation (None: one per CPU core; 1: in this process)."""
+    val_fraction: Optional[float] = None
+    """Training scenes held out for validation (and testing when there is no test split);
+    None: 0.1 when the root has no test split, else 0 (validate on the test split)."""
+
+    def validate(self) -> None:
+        """Reject impossible values."""
+        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
 
 
 @dataclass

@@ -27,3 +27,15 @@ class ConfigError(SelfHDRError, ValueError):
 
 class CheckpointError(SelfHDRError, ValueError):
     """A checkpoint file cannot be read or does not match the model."""
+
+
+class OutputError(SelfHDRError, OSError):
+    """An output location cannot be written (a folder where a file goes, a read-only folder, …)."""
+
+    def __init__(self, path: PathLike, problem: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __str__(self) -> str:  # OSError's own __str__ would print the args tuple
+        return f"{self.path}: {self.problem}"

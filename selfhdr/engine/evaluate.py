@@ -6,15 +6,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from tqdm import tqdm
 
 from ..data.dataset import exposure_fallback
-from ..data.scene import Scene, list_scenes, read_scene
-from ..errors import InputError
-from ..io import atomic_write_text, write_hdr, write_preview
+from ..data.scene import Scene, find_scene_files, list_scenes, read_scene
+from ..io import atomic_write_text, check_hdr_output, check_output_dir, write_hdr_with_preview
 from ..metrics import hdr_metrics
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -22,11 +21,16 @@ METRIC_KEYS = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l")
 Result = Dict[str, Dict]
 
 
-def summarise(scenes: Mapping[str, Mapping[str, float]]) -> Result:
-    """``{"scenes": {name: metrics}, "mean": {...}}`` with means over scenes of every key."""
+def summarise(scenes: Mapping[str, Mapping[str, float]], unlabelled: Sequence[str] = ()) -> Result:
+    """``{"scenes": {name: metrics}, "mean": {...}, "unlabelled": [...]}``; means over scenes of every key."""
     keys = sorted({k for m in scenes.values() for k in m})
     mean = {k: float(np.mean([m[k] for m in scenes.values() if k in m])) for k in keys}
-    return {"scenes": {n: dict(m) for n, m in scenes.items()}, "mean": mean}
+    return {"scenes": {n: dict(m) for n, m in scenes.items()}, "mean": mean, "unlabelled": list(unlabelled)}
+
+
+def labelled_scenes(split_dir: PathLike) -> List[str]:
+    """Names of the scenes of a split that have an HDR label."""
+    return [d.name for d in list_scenes(split_dir) if find_scene_files(d).hdr_path is not None]
 
 
 def evaluate_predictor(
@@ -36,18 +40,34 @@ def evaluate_predictor(
     desc: str = "evaluating",
     progress: bool = True,
     inputs_dir: Optional[PathLike] = None,
+    scenes: Optional[Sequence[str]] = None,
+    labelled_only: bool = False,
 ) -> Result:
-    """Run ``predict`` on every scene of a split with ground truth and score it.
+    """Run ``predict`` on every scene of a split; score it where the scene has a label.
 
-    With ``out_dir``, each prediction is saved as ``<scene>.hdr`` with a μ-law ``<scene>.png``
-    preview beside it, and the result as ``metrics.json``. With ``inputs_dir`` (e.g.
-    ``Test_align``) the brackets come from there while the labels stay those of ``split_dir``.
+    With ``out_dir`` (checked to be writable before the first scene), each prediction is
+    saved as ``<scene>.hdr`` with a μ-law ``<scene>.png`` preview beside it (both or
+    neither), and the result as ``metrics.json``; scenes without ``HDRImg.hdr`` get outputs
+    but no metrics and are listed under ``"unlabelled"``. Scenes are read, predicted and
+    written one at a time, so memory does not grow with the split. ``scenes`` restricts the
+    run to those names; ``labelled_only`` skips unlabelled scenes entirely (a baseline whose
+    output nobody needs). With ``inputs_dir`` (e.g. ``Test_align``) the brackets come from
+    there while the labels stay those of ``split_dir``.
     """
+    dirs = list_scenes(split_dir)
+    if scenes is not None:
+        wanted = set(scenes)
+        dirs = [d for d in dirs if d.name in wanted]
+    if out_dir is not None:
+        check_output_dir(out_dir)
+        for d in dirs:  # a folder squatting on an output name fails now, not after hours
+            check_hdr_output(Path(out_dir) / f"{d.name}.hdr")
     per_scene: Dict[str, Dict[str, float]] = {}
-    for d in tqdm(list_scenes(split_dir), desc=desc, disable=not progress):
+    unlabelled: List[str] = []
+    for d in tqdm(dirs, desc=desc, disable=not progress):
+        if labelled_only and find_scene_files(d).hdr_path is None:
+            continue
         scene = read_scene(d)
-        if scene.hdr is None:
-            raise InputError(d, "test scene has no HDRImg.hdr to evaluate against")
         if inputs_dir is not None:
             alt = Path(inputs_dir) / d.name
             inputs = read_scene(alt, exposure_fallback(alt, Path(split_dir)), with_hdr=False)
@@ -55,11 +75,13 @@ def evaluate_predictor(
         start = time.perf_counter()
         pred = predict(scene)
         seconds = time.perf_counter() - start
-        per_scene[scene.name] = {**hdr_metrics(pred, scene.hdr), "seconds": seconds}
+        if scene.hdr is None:
+            unlabelled.append(scene.name)
+        else:
+            per_scene[scene.name] = {**hdr_metrics(pred, scene.hdr), "seconds": seconds}
         if out_dir is not None:
-            write_hdr(Path(out_dir) / f"{scene.name}.hdr", np.maximum(pred, 0))
-            write_preview(Path(out_dir) / f"{scene.name}.png", pred)
-    result = summarise(per_scene)
+            write_hdr_with_preview(Path(out_dir) / f"{scene.name}.hdr", np.maximum(pred, 0))
+    result = summarise(per_scene, unlabelled)
     if out_dir is not None:
         save_json(Path(out_dir) / "metrics.json", result)
     return result

@@ -42,6 +42,13 @@ class RunLogger:
             vis = mu_law(img.detach().float().clamp(0, 1)) if name != "reference" else img
             self.writer.add_images(f"{prefix}/{name}", vis.cpu().clamp(0, 1), step)
 
+    def panels(self, prefix: str, panels: Dict[str, torch.Tensor], step: int) -> None:
+        """Log μ-law previews of linear B×3×H×W images, one TensorBoard image per name."""
+        if self.writer is None:
+            return
+        for name, img in panels.items():
+            self.writer.add_images(f"{prefix}/{name}", mu_law(img.detach().float().clamp(0, 1)).cpu(), step)
+
     def close(self) -> None:
         """Flush and close."""
         if self.writer is not None:

@@ -11,14 +11,21 @@ the ground truth (supervised) and by the motion-and-exposure-cues method.
 ``method: supervised`` and ``method: cues`` train only that network (plus the report rows);
 ``method: fusion`` trains the two-exposure fusion network instead and reports MEF-SSIM beside
 the mean of the two exposures and Mertens fusion.
+
+No step needs ground truth except the rows that score against it: on a root without any
+``HDRImg.hdr`` (or without a ``Test/`` split, see :mod:`selfhdr.engine.splits`) SelfHDR and the
+cues method train, validate on a label-free proxy and write their test outputs, and the rows
+that need labels are skipped with one log line each. The run prints which phase of how many
+it is in (``[3/7] stage 1``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -28,29 +35,30 @@ from ..align import compute_color, prepare_color
 from ..archs.checkpoint import load_checkpoint
 from ..archs.fusion_net import load_fusion_net
 from ..archs.registry import build_from_node
-from ..config import Config, load_config, save_config, to_dict
+from ..config import Config, to_dict
 from ..data.cues import CuesDataset
 from ..data.dataset import GT, BracketDataset, exposure_fallback
 from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import write_dataset
-from ..errors import ConfigError
-from ..io import atomic_write_text, write_hdr, write_preview
+from ..errors import ConfigError, InputError
+from ..io import atomic_write_text, write_hdr_with_preview
 from ..methods.base import Method
 from ..methods.classical import BASELINES
 from ..methods.cues import CuesMethod
 from ..methods.fusion import FusionMethod
 from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
 from ..methods.supervised import Supervised
-from ..inference import reconstruct
-from ..metrics import psnr_mu
 from .device import resolve_device, setup_runtime
 from .distributed import SINGLE, DistInfo, barrier, cleanup, device_for, init_distributed
 from .evaluate import evaluate_predictor, markdown_table, save_json
 from .fusion_eval import evaluate_fusion
 from .logger import RunLogger
 from .predict import predict_hdr
+from .run_dir import open_run
+from .splits import SceneSet, Splits, resolve_splits
 from .trainer import Trainer
+from .validation import Validator
 
 log = logging.getLogger(__name__)
 ALIGN_SUFFIX = "_align"
@@ -67,6 +75,13 @@ class Run:
         self.root = Path(cfg.data.root)
         self.device = device_for(dist, resolve_device(cfg.device))
 
+    @functools.cached_property
+    def splits(self) -> Splits:
+        """The scenes this run trains, validates and tests on (see :mod:`selfhdr.engine.splits`)."""
+        cfg = self.cfg
+        return resolve_splits(self.root, cfg.data.train_split, cfg.data.test_split, cfg.data.val_fraction,
+                              cfg.seed)
+
     def on_main(self, fn: Callable[[], T]) -> Optional[T]:
         """Run ``fn`` on rank 0 only (files, tests), then let every rank continue together."""
         out = fn() if self.dist.is_main else None
@@ -82,55 +97,50 @@ class Run:
         return self.dir / stage / "model.pth"
 
 
+class Phases:
+    """Prints ``[k/n] phase`` as a run moves through its planned phases."""
+
+    def __init__(self, names: List[str], enabled: bool = True) -> None:
+        self.names = names
+        self.enabled = enabled
+        self.k = 0
+
+    def start(self, name: str) -> None:
+        """Announce phase ``name`` (it must be one of the planned names)."""
+        self.k = self.names.index(name) + 1
+        if self.enabled:
+            tqdm.write(f"[{self.k}/{len(self.names)}] {name}")
+
+
+def skipped(what: str, why: str) -> None:
+    """The one log line of a row or check that cannot run on this data."""
+    log.info("%s: skipped (%s)", what, why)
+
+
 # ----------------------------------------------------------------------------- config & data
 
 
-def open_run(cfg: Config, resume: bool = False) -> Config:
-    """Create or reopen the run folder and return the config to use.
+def ensure_data(cfg: Config, overrides: Sequence[str] = (), make_data: bool = False) -> Path:
+    """Make the synthetic dataset at ``cfg.data.root`` if the config asks for one.
 
-    A new run saves its resolved config. An existing run continues only with ``resume``, or
-    when the config is identical; ``resume`` uses the config saved in the run folder. A config
-    that differs only in ``report`` (which rows the final table compares) continues the run:
-    finished stages are reused and only the newly asked rows are made.
+    Only where the config itself points: when ``data.root`` was changed on the command line
+    (``overrides``) to a folder that does not exist, nothing is generated there unless
+    ``make_data`` (``--make-data``) asks, so a misspelt path fails instead of filling the
+    disk. The training split must exist afterwards.
     """
-    run_dir = Path(cfg.output_dir) / cfg.name
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        old = load_config(saved)
-        if resume:
-            return old
-        a, b = to_dict(old), to_dict(cfg)
-        if a != b:
-            a.pop("report"), b.pop("report")
-            if a != b:
-                raise ConfigError(f"{run_dir} holds a run with a different config ({_diff(a, b)}); pass "
-                                  f"--resume to continue it, or choose another name (--set name=...)")
-            save_config(cfg, saved)
-        return cfg
-    if resume:
-        raise ConfigError(f"--resume: no run to resume at {run_dir} (no config.yaml)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, saved)
-    return cfg
-
-
-def _diff(a: Dict, b: Dict, prefix: str = "") -> str:
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            d = _diff(va, vb, f"{prefix}{k}.")
-            if d:
-                return d
-        elif va != vb:
-            return f"{prefix}{k}: {va!r} → {vb!r}"
-    return ""
-
-
-def ensure_data(cfg: Config) -> Path:
-    """Make the synthetic dataset at ``cfg.data.root`` if the config asks for one."""
     root = Path(cfg.data.root)
     if cfg.data.synthetic is not None:
+        keys = {o.partition("=")[0].strip() for o in overrides}
+        moved = "data.root" in keys and not any(k.startswith("data.synthetic") for k in keys)
+        if moved and not root.exists() and not make_data:
+            raise ConfigError(f"data.root={root}: no dataset there. The config makes its synthetic dataset "
+                              f"only at its own data.root; check the path, or add --make-data to generate "
+                              f"one at {root}")
         write_dataset(root, cfg.data.synthetic)
+    train = root / cfg.data.train_split
+    if not train.is_dir() and not (cfg.method == "fusion" and cfg.fusion.train_pairs):
+        raise InputError(train, f"training split not found (data.root={root}, data.train_split="
+                                f"{cfg.data.train_split}); import photos with selfhdr-import or fix the path")
     return root
 
 
@@ -147,22 +157,16 @@ def build_model(cfg: Config) -> nn.Module:
     return build_from_node(cfg.model)
 
 
-def validator(run: Run) -> Callable[[nn.Module], Dict[str, float]]:
-    """PSNR-μ on the top-left ``val_crop`` square of each test image (SelfHDR's validation)."""
+def validator(run: Run) -> Optional[Validator]:
+    """Validation on the run's validation scenes (PSNR-μ where labelled, a proxy elsewhere), or None."""
     cfg = run.cfg
-    ds = BracketDataset(run.split(cfg.data.test_split), labels={GT: GT}, crop_top_left=cfg.eval.val_crop)
-
-    def validate(net: nn.Module) -> Dict[str, float]:
-        scores = []
-        for i in range(len(ds)):
-            item = ds[i]
-            xs = [item[k][None].to(run.device) for k in ("x1", "x2", "x3")]
-            y = reconstruct(net, *xs, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
-            scores.append(psnr_mu(y[0].permute(1, 2, 0).float().cpu().numpy(),
-                                  item[GT].permute(1, 2, 0).numpy()))
-        return {"psnr_mu": float(sum(scores) / len(scores))}
-
-    return validate
+    val = run.splits.val
+    if not cfg.train.val_every or val is None or not run.dist.is_main:
+        return None
+    make_color = None
+    if val.unlabelled:
+        make_color = lambda: ensure_color(run, val.dir.name)  # noqa: E731
+    return Validator(val, run.device, cfg.eval.val_crop, cfg.eval.tile, cfg.eval.overlap, make_color)
 
 
 def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method],
@@ -177,14 +181,13 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     tc = cfg.train
     length = tc.iters_per_epoch * tc.batch_size
     ds = dataset(length) if dataset is not None else BracketDataset(
-        run.split(cfg.data.train_split), labels=labels, patch_size=cfg.data.patch_size,
-        length=length, seed=cfg.seed, progress=True)
+        run.splits.train.dir, labels=labels, patch_size=cfg.data.patch_size,
+        length=length, seed=cfg.seed, progress=True, scenes=run.splits.train.names)
     method = make_method(build_model(cfg))
     meta = {"backbone": dict(cfg.model), "channel_order": "rgb", "method": cfg.method,
             "stage": stage, "config": to_dict(cfg)}
     trainer = Trainer(method, ds, tc, run.dir / stage, seed=cfg.seed, stage=stage, device=run.device,
-                      num_workers=cfg.data.num_workers, meta=meta, dist=run.dist,
-                      validate=validator(run) if run.dist.is_main else None)
+                      num_workers=cfg.data.num_workers, meta=meta, dist=run.dist, validate=validator(run))
     trainer.resume()
     return trainer.fit(logger)
 
@@ -195,8 +198,9 @@ def cues_training(run: Run) -> Tuple[Callable[[nn.Module], Method], Callable[[in
     stats: Dict[str, float] = {}
 
     def make_dataset(length: int) -> Dataset:
-        ds = CuesDataset(run.split(cfg.data.train_split), cfg.data.patch_size, cfg.cues.patches,
-                         cfg.cues.illumination, cfg.cues.warp, length=length, seed=cfg.seed, progress=True)
+        ds = CuesDataset(run.splits.train.dir, cfg.data.patch_size, cfg.cues.patches,
+                         cfg.cues.illumination, cfg.cues.warp, length=length, seed=cfg.seed, progress=True,
+                         scenes=run.splits.train.names)
         stats.update(ds.stats)
         return ds
 
@@ -220,92 +224,180 @@ def infer_structure(run: Run, stage1: Path) -> Path:
     net = load_trained(run, stage1)
     aligned = run.split(cfg.data.train_split + ALIGN_SUFFIX)
     original = run.split(cfg.data.train_split)
-    for d in tqdm(list_scenes(aligned), desc="Y_stru"):
+    wanted = set(run.splits.train.names)
+    for d in tqdm([d for d in list_scenes(aligned) if d.name in wanted], desc="Y_stru"):
         target = out / f"{d.name}.hdr"
         if target.exists():
             continue
         scene = read_scene(d, exposure_fallback(d, original), with_hdr=False)
         hdr = predict_hdr(net, scene.ldrs, scene.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
-        write_hdr(target, hdr)
-        write_preview(out / f"{d.name}.png", hdr)
+        write_hdr_with_preview(target, hdr)
     save_json(done, {"scenes": len(list(out.glob("*.hdr"))), "stage1": str(stage1)})
     return out
 
 
 def test_model(run: Run, model_path: Path, name: str) -> Dict:
-    """Full-image test of a trained model on the test split; writes ``test/<name>/``."""
+    """Full-image test of a trained model on the test scenes; writes ``test/<name>/``.
+
+    Every test scene gets its output (``.hdr`` + ``.png``); metrics only those with labels.
+    """
     cfg = run.cfg
+    test = run.splits.test
+    assert test is not None
     out = run.dir / "test" / name
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
     net = load_trained(run, model_path)
-    inputs = ensure_color(run, cfg.data.test_split) if cfg.eval.aligned_inputs else None
+    inputs = ensure_color(run, test.dir.name) if cfg.eval.aligned_inputs else None
     return evaluate_predictor(
-        run.split(cfg.data.test_split),
-        lambda s: predict_hdr(net, s.ldrs, s.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap),
-        out, desc=f"test {name}", inputs_dir=inputs)
+        test.dir, lambda s: predict_hdr(net, s.ldrs, s.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap),
+        out, desc=f"test {name}", inputs_dir=inputs, scenes=test.names)
 
 
 # ----------------------------------------------------------------------------- the job
 
 
-def run(cfg: Config, resume: bool = False) -> Dict[str, Dict]:
-    """Run the configured job end to end; returns ``{row: {"scenes", "mean"}}``.
+def run(cfg: Config, resume: bool = False, overrides: Sequence[str] = (), make_data: bool = False
+        ) -> Dict[str, Dict]:
+    """Run the configured job end to end; returns ``{row: {"scenes", "mean", "unlabelled"}}``.
 
     Under ``torchrun`` every rank trains; rank 0 alone prepares data, makes Y_color and
     Y_stru, tests and writes the tables, while the others wait at a (timed) barrier.
+    ``overrides`` are the ``--set`` items already applied to ``cfg``: with ``resume`` the safe
+    ones are applied to the saved config (see :mod:`selfhdr.engine.run_dir`).
     """
     info = init_distributed(cfg.dist_timeout_s)
     try:
-        return _run(cfg, resume, info)
+        return _run(cfg, resume, info, overrides, make_data)
     finally:
         cleanup(info)
 
 
-def _run(cfg: Config, resume: bool, info: DistInfo) -> Dict[str, Dict]:
+def plan(cfg: Config, splits: Splits) -> List[str]:
+    """The phases a run goes through, in order (what ``[k/n]`` counts)."""
+    test = splits.test is not None
+    names = ["data"]
+    labelled_test = test and splits.test.any_labelled  # type: ignore[union-attr]
+    if cfg.report.baselines and labelled_test:
+        names.append("baselines")
+    if cfg.method == "selfhdr":
+        names.append("Y_color")
+        if cfg.report.color and labelled_test:
+            names.append("Y_color score")
+        names += ["stage 1", "Y_stru", "stage 2"] + (["test SelfHDR"] if test else [])
+    if cfg.method == "supervised" or (cfg.report.supervised and splits.train.all_labelled):
+        names += ["supervised"] + (["test supervised"] if test else [])
+    if cfg.method == "cues" or cfg.report.cues:
+        names += ["cues"] + (["test cues"] if test else [])
+    return names + ["report"]
+
+
+def check_labels(cfg: Config, splits: Splits) -> None:
+    """Fail early where the method itself needs labels; log each label-needing row that is skipped."""
+    train = splits.train
+    if cfg.method == "supervised" and not train.all_labelled:
+        missing = train.unlabelled
+        raise InputError(train.dir, f"method: supervised needs HDRImg.hdr in every training scene; "
+                                    f"{len(missing)} of {len(train.names)} have none (e.g. {missing[0]}). "
+                                    f"SelfHDR (method: selfhdr) trains without labels")
+    test = splits.test
+    no_test = "no labelled test scenes" if test is not None else "no test scenes"
+    if test is None:
+        skipped("test", "no test split and no held-out training scenes (data.val_fraction=0)")
+    if cfg.report.baselines and not (test and test.any_labelled):
+        skipped("baselines (reference alone, unaligned merge)", no_test)
+    if cfg.method == "selfhdr" and cfg.report.color and not (test and test.any_labelled):
+        skipped("Y_color score", no_test)
+    if cfg.method != "supervised" and cfg.report.supervised and not train.all_labelled:
+        skipped("supervised row", f"{len(train.unlabelled)} of {len(train.names)} training scenes have no HDRImg.hdr")
+    val = splits.val
+    if cfg.train.val_every and val is not None and val.unlabelled:
+        log.info("validation: %d of %d scenes unlabelled; they are scored by a label-free proxy "
+                 "(PSNR-μ against their Y_color, logged as val/proxy_*)", len(val.unlabelled), len(val.names))
+    elif cfg.train.val_every and val is None:
+        skipped("validation", "no validation scenes")
+
+
+def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], make_data: bool) -> Dict[str, Dict]:
     if info.is_main:
-        cfg = open_run(cfg, resume)
+        ensure_data(cfg, overrides, make_data)
+        cfg = open_run(cfg, resume, overrides)
     barrier(info)
     if not info.is_main:
-        cfg = open_run(cfg, resume)
+        cfg = open_run(cfg, resume, overrides)
     setup_runtime(cfg.seed, cfg.deterministic, cfg.threads)
     r = Run(cfg, info)
-    r.on_main(lambda: ensure_data(cfg))
-    train, test = cfg.data.train_split, cfg.data.test_split
+    if cfg.method == "fusion":
+        phases = Phases(["data", "fusion", "test fusion", "report"], enabled=info.is_main)
+        phases.start("data")
+        with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
+            return _run_fusion(r, logger, phases)
+    phases = Phases(plan(cfg, r.splits), enabled=info.is_main)
+    phases.start("data")
+    log.info("%s", r.splits.describe())
+    check_labels(cfg, r.splits)
+    test = r.splits.test
     results: Dict[str, Dict] = {}
-    # The fusion method reports its own baselines (mean, Mertens) on MEF-SSIM.
-    if cfg.report.baselines and info.is_main and cfg.method != "fusion":
-        for name, fn in BASELINES.items():
-            results[name] = evaluate_predictor(r.split(test), fn, r.dir / "test" / name.replace(" ", "_"),
-                                               desc=name)
     with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
-        if cfg.method == "fusion":
-            return _run_fusion(r, logger)
+        if "baselines" in phases.names and info.is_main:
+            phases.start("baselines")
+            for name, fn in BASELINES.items():
+                results[name] = evaluate_predictor(test.dir, fn, r.dir / "test" / name.replace(" ", "_"),
+                                                   desc=name, scenes=test.labelled, labelled_only=True)
         if cfg.method == "selfhdr":
-            r.on_main(lambda: ensure_color(r, train))
-            align_dir = r.split(train + ALIGN_SUFFIX)
-            if cfg.report.color and info.is_main:
+            train_split = cfg.data.train_split
+            phases.start("Y_color")
+            r.on_main(lambda: ensure_color(r, train_split))
+            align_dir = r.split(train_split + ALIGN_SUFFIX)
+            if "Y_color score" in phases.names and info.is_main:
+                phases.start("Y_color score")
                 results["Y_color (aligned merge)"] = _color_on_test(r)
+            phases.start("stage 1")
             s1 = train_stage(r, "stage1", lambda n: SelfHDRStage1(n, cfg.selfhdr.stage1),
                              {"color": align_dir}, logger)
+            phases.start("Y_stru")
             r.on_main(lambda: infer_structure(r, s1))
             stru = r.dir / "stru"
+            phases.start("stage 2")
             s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
                              {"color": align_dir, "stru": stru}, logger)
-            _test(r, results, f"SelfHDR ({cfg.model['type']})", s2, "selfhdr")
-        if cfg.method == "supervised" or cfg.report.supervised:
+            _test(r, phases, results, f"SelfHDR ({cfg.model['type']})", s2, "selfhdr", "test SelfHDR")
+        if "supervised" in phases.names:
+            phases.start("supervised")
             sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
-            _test(r, results, f"supervised ({cfg.model['type']})", sup, "supervised")
-        if cfg.method == "cues" or cfg.report.cues:
+            _test(r, phases, results, f"supervised ({cfg.model['type']})", sup, "supervised", "test supervised")
+        if "cues" in phases.names:
+            phases.start("cues")
             make_method, make_dataset = cues_training(r)
             cues = train_stage(r, "cues", make_method, {}, logger, dataset=make_dataset)
-            _test(r, results, f"motion/exposure cues ({cfg.model['type']})", cues, "cues")
+            _test(r, phases, results, f"motion/exposure cues ({cfg.model['type']})", cues, "cues", "test cues")
     if not info.is_main:
         return results
-    n = len(next(iter(results.values()))["scenes"]) if results else 0
-    _report(r, results, markdown_table({k: v["mean"] for k, v in results.items()}),
-            f"Test split {r.split(test)} ({n} scenes)")
+    phases.start("report")
+    _report_hdr(r, results)
     return results
+
+
+def _report_hdr(r: Run, results: Dict[str, Dict]) -> None:
+    """The final table over the labelled test scenes, and where the outputs of every scene are."""
+    test = r.splits.test
+    scored = {k: v["mean"] for k, v in results.items() if v.get("mean")}
+    lines = []
+    if scored:
+        lines.append(markdown_table(scored))
+    if test is None:
+        lines.append("No test scenes: the run has no test split and holds none out (data.val_fraction=0).")
+    else:
+        outputs = sorted({str(r.dir / "test" / p) for p in ("selfhdr", "supervised", "cues")
+                          if (r.dir / "test" / p).is_dir()})
+        if test.unlabelled:
+            lines.append(f"{len(test.unlabelled)} of {len(test.names)} test scenes have no label (HDRImg.hdr): "
+                         f"outputs only, no metrics" + (" (the table covers the others)." if scored else "."))
+        if outputs:
+            lines.append("Outputs (.hdr + tonemapped .png per scene): " + ", ".join(outputs))
+    n = len(test.labelled) if test is not None else 0
+    where = f"{test.dir}" if test is not None else "(none)"
+    _report(r, results, "\n\n".join(lines), f"Test scenes in {where} ({n} labelled)")
 
 
 def _report(r: Run, details: Dict, table: str, what: str) -> None:
@@ -316,12 +408,13 @@ def _report(r: Run, details: Dict, table: str, what: str) -> None:
     print(table)
 
 
-def _run_fusion(r: Run, logger: RunLogger) -> Dict[str, Dict]:
+def _run_fusion(r: Run, logger: RunLogger, phases: Phases) -> Dict[str, Dict]:
     """Train the two-exposure fusion network and score it (MEF-SSIM) beside mean and Mertens."""
     cfg, fc = r.cfg, r.cfg.fusion
     train_root = Path(fc.train_pairs) if fc.train_pairs else r.split(cfg.data.train_split)
     val_root = Path(fc.val_pairs) if fc.val_pairs else r.split(cfg.data.test_split)
     final = r.model_path("fusion")
+    phases.start("fusion")
     if not final.exists():
         tc = cfg.train
         ds = ExposurePairs(train_root, patch_size=cfg.data.patch_size, seed=cfg.seed, cache=True,
@@ -340,33 +433,42 @@ def _run_fusion(r: Run, logger: RunLogger) -> Dict[str, Dict]:
         trainer.fit(logger)
     if not r.dist.is_main:
         return {}
+    phases.start("test fusion")
     report = evaluate_fusion(find_pairs(val_root), load_fusion_net(final), out_dir=r.dir / "test" / "fusion")
     rows = {("fusion network" if m == "network" else m): {"mef_ssim": v} for m, v in report.means().items()}
+    phases.start("report")
     _report(r, report.to_dict(), markdown_table(rows, keys=["mef_ssim"]),
             f"Fusion pairs {val_root} ({len(report.names)})")
     return {k: {"mean": v} for k, v in rows.items()}
 
 
-def _test(r: Run, results: Dict[str, Dict], row: str, model_path: Path, name: str) -> None:
-    """Test a trained model on rank 0 and add its row to ``results``."""
+def _test(r: Run, phases: Phases, results: Dict[str, Dict], row: str, model_path: Path, name: str,
+          phase: str) -> None:
+    """Test a trained model on rank 0 and add its row to ``results`` (when there are test scenes)."""
+    if r.splits.test is None:
+        return
+    phases.start(phase)
     out = r.on_main(lambda: test_model(r, model_path, name))
     if out is not None:
         results[row] = out
 
 
 def _color_on_test(r: Run) -> Dict:
-    """Y_color of the test brackets scored against their labels (no network)."""
+    """Y_color of the labelled test brackets scored against their labels (no network)."""
     out = r.dir / "test" / "Y_color"
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
-    return evaluate_predictor(r.split(r.cfg.data.test_split),
-                              lambda s: compute_color(s.ldrs, s.times, r.cfg.align).hdr, out, desc="Y_color")
+    test = r.splits.test
+    assert test is not None
+    return evaluate_predictor(test.dir, lambda s: compute_color(s.ldrs, s.times, r.cfg.align).hdr, out,
+                              desc="Y_color", scenes=test.labelled, labelled_only=True)
 
 
 def evaluate_baselines(root: Path, split: str, out_dir: Path) -> Dict[str, Dict]:
-    """Score every classical baseline on ``root/split``; writes ``out_dir/<baseline>/``."""
-    return {name: evaluate_predictor(root / split, fn, out_dir / name.replace(" ", "_"), desc=name)
+    """Score every classical baseline on the labelled scenes of ``root/split``; writes ``out_dir/<baseline>/``."""
+    return {name: evaluate_predictor(root / split, fn, out_dir / name.replace(" ", "_"), desc=name,
+                                     labelled_only=True)
             for name, fn in BASELINES.items()}
 
 
-__all__ = ["Run", "ensure_data", "evaluate_baselines", "open_run", "run"]
+__all__ = ["Phases", "Run", "ensure_data", "evaluate_baselines", "open_run", "plan", "run"]

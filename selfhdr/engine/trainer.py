@@ -307,10 +307,15 @@ class Trainer:
         self.method.train()
         if logger:
             logger.scalars(f"{self.stage}/val", metrics, self.step)
-        msg = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-        log.info("%s epoch %d: %s", self.stage, self.epoch, msg)
+            preview = getattr(self.validate, "preview", None)
+            if preview:
+                logger.panels(f"{self.stage}/val", preview, self.step)
+        msg = f"{self.stage} epoch {self.epoch}/{self.cfg.epochs}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        # Printed once: through tqdm while its bar is on screen (so the bar is not torn), else logged.
         if self.progress:
-            tqdm.write(f"{self.stage} epoch {self.epoch}/{self.cfg.epochs}: {msg}")
+            tqdm.write(msg)
+        else:
+            log.info("%s", msg)
 
 
 def finite_or_nan(x: float) -> float:

@@ -5,6 +5,7 @@ from .exposures import read_exposure_stops, read_exposures, write_exposures
 from .hdr import HDR_SUFFIXES, check_radiance, read_hdr, write_hdr
 from .ldr import check_file, read_ldr, write_ldr
 from .preview import tonemap_preview, write_preview
+from .outputs import check_hdr_output, check_output_dir, check_output_file, write_hdr_with_preview
 
 __all__ = [
     "HDR_SUFFIXES",
@@ -12,6 +13,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_file",
+    "check_hdr_output",
+    "check_output_dir",
+    "check_output_file",
     "check_radiance",
     "read_exposure_stops",
     "read_exposures",
@@ -21,5 +25,6 @@ __all__ = [
     "write_exposures",
     "write_hdr",
     "write_ldr",
+    "write_hdr_with_preview",
     "write_preview",
 ]

@@ -63,21 +63,26 @@ def write_hdr(path: PathLike, img: np.ndarray) -> None:
     bug upstream). Parent folders are created.
     """
     p = Path(path)
+    with atomic_path(p) as tmp:
+        encode_hdr(tmp, img, p)
+
+
+def encode_hdr(tmp: Path, img: np.ndarray, target: Path) -> None:
+    """Encode radiance into file ``tmp`` in the format of ``target``'s suffix (checked first)."""
     img = np.asarray(img, dtype=np.float32)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     try:
-        check_radiance(img, p)
+        check_radiance(img, target)
     except InputError as exc:
-        raise ValueError(f"refusing to write {p}: {exc.problem}") from None
-    suffix = p.suffix.lower()
+        raise ValueError(f"refusing to write {target}: {exc.problem}") from None
+    suffix = target.suffix.lower()
     if suffix not in HDR_SUFFIXES:
-        raise ValueError(f"{p}: unknown HDR format {suffix!r} (expected one of {HDR_SUFFIXES})")
-    with atomic_path(p) as tmp:
-        if suffix == ".exr":
-            _write_exr(tmp, img)
-        else:
-            cv_write_rgb(tmp, np.ascontiguousarray(img))
+        raise ValueError(f"{target}: unknown HDR format {suffix!r} (expected one of {HDR_SUFFIXES})")
+    if suffix == ".exr":
+        _write_exr(tmp, img)
+    else:
+        cv_write_rgb(tmp, np.ascontiguousarray(img))
 
 
 def _read_rgbe(p: Path) -> np.ndarray:

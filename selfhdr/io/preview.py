@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Union
 
 import numpy as np
@@ -28,8 +29,13 @@ def tonemap_preview(hdr: np.ndarray, tonemap: str = "mu") -> np.ndarray:
 
 def write_preview(path: PathLike, hdr: np.ndarray, tonemap: str = "mu") -> None:
     """Write a tonemapped 8-bit PNG preview of linear RGB radiance, atomically."""
+    with atomic_path(path) as tmp:
+        encode_preview(tmp, hdr, tonemap)
+
+
+def encode_preview(tmp: PathLike, hdr: np.ndarray, tonemap: str = "mu") -> None:
+    """Encode the tonemapped preview of ``hdr`` into PNG file ``tmp`` (not atomic by itself)."""
     img = tonemap_preview(hdr, tonemap)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    with atomic_path(path) as tmp:
-        cv_write_rgb(tmp, img)
+    cv_write_rgb(Path(tmp), img)

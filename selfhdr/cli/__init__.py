@@ -1,0 +1,38 @@
+"""Command-line entry points: each module has ``main(argv) -> int``; ``scripts/*.py`` wrap them.
+
+Installed as console commands (``selfhdr-train``, ``selfhdr-test``, …, see ``setup.py``) and
+listed by ``python -m selfhdr``, which also runs them: ``python -m selfhdr train --config C``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Dict, List, Optional, Tuple
+
+COMMANDS: Dict[str, Tuple[str, str]] = {
+    "train": ("train", "run a configured job end to end (default: the synthetic demo)"),
+    "test": ("test", "evaluate a checkpoint on a split; outputs for every scene, metrics where labelled"),
+    "predict": ("predict", "reconstruct HDR images from your own brackets (one, or every folder of DIR)"),
+    "import": ("import_brackets", "turn a folder of camera brackets into a training dataset"),
+    "fuse": ("fuse", "fuse under/over exposure pairs with the fusion network; MEF-SSIM table"),
+    "benchmark": ("benchmark", "measure speed and memory; JSON + Markdown"),
+    "make-synthetic": ("make_synthetic", "make a synthetic dynamic-scene dataset"),
+    "prepare-color": ("prepare_color", "align a split with optical flow and write Y_color"),
+    "evaluate-color": ("evaluate_color", "score Y_color variants against ground truth"),
+    "evaluate-baselines": ("evaluate_baselines", "score the classical baselines on a split"),
+}
+"""Command name (``selfhdr-<name>``) → (module in ``selfhdr.cli``, one-line summary)."""
+
+
+def command(name: str) -> Callable[[Optional[List[str]]], int]:
+    """The ``main`` function of command ``name`` (imported on demand: torch loads only when needed)."""
+    module, _ = COMMANDS[name]
+    return importlib.import_module(f"{__name__}.{module}").main
+
+
+def console_scripts() -> List[str]:
+    """``setup.py`` entry points: ``selfhdr-<name> = selfhdr.cli.<module>:main``."""
+    return [f"selfhdr-{name} = {__name__}.{module}:main" for name, (module, _) in COMMANDS.items()]
+
+
+__all__ = ["COMMANDS", "command", "console_scripts"]

@@ -1,0 +1,57 @@
+"""Measure inference, training-step, Y_color and data-loading speed and memory; write JSON + Markdown.
+
+Example: ``python scripts/benchmark.py`` (the README's performance table, about an hour on
+2 cores), ``python scripts/benchmark.py --quick`` (small sizes: a smoke test), or
+``python scripts/benchmark.py --backbones AHDRNet --sizes 1000x1500 --parts infer``.
+Every measurement runs in its own process so its peak RSS is its own; run it on an otherwise
+idle machine (the load average is recorded with the results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from selfhdr.archs import list_backbones
+from selfhdr.engine.benchmark import MODES, BenchConfig, markdown, run_benchmark, save
+
+
+def _sizes(text: str) -> List[Tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        h, _, w = part.strip().lower().partition("x")
+        out.append((int(h), int(w or h)))
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/benchmark/benchmark.json"),
+                   help="JSON results; the Markdown table is written beside it (.md)")
+    p.add_argument("--quick", action="store_true", help="small sizes and steps only (smoke test)")
+    p.add_argument("--backbones", nargs="+", choices=list_backbones())
+    p.add_argument("--sizes", type=_sizes, help="comma-separated HxW (or N for N×N), e.g. 256,1000x1500")
+    p.add_argument("--modes", nargs="+", choices=list(MODES), help="inference modes")
+    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision"])
+    p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
+    p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")
+    p.add_argument("--tile", type=int, help="tile side of the tiled modes, for every backbone")
+    a = p.parse_args(argv)
+    overrides = {k: v for k, v in (("backbones", a.backbones), ("sizes", a.sizes), ("modes", a.modes),
+                                   ("parts", a.parts), ("threads", a.threads), ("repeats", a.repeats))
+                 if v is not None}
+    cfg = BenchConfig.quick(**overrides) if a.quick else BenchConfig(**overrides)
+    if a.tile:
+        cfg.tiles = {name: a.tile for name in list_backbones()}
+    result = run_benchmark(cfg, progress=lambda msg: print(msg, flush=True))
+    md = save(result, a.out)
+    print()
+    print(markdown(result))
+    print(f"wrote {a.out} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

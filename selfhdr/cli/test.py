@@ -1,0 +1,77 @@
+"""Evaluate a checkpoint on a Kalantari-format split: one .hdr and .png per scene, metrics.json.
+
+Scenes with a label (``HDRImg.hdr``) are scored; scenes without one (your own imported
+brackets) get their outputs and a note, so the command works on unlabelled data too.
+
+Example: ``python scripts/test.py --checkpoint runs/demo/stage2/model.pth --data-root
+data/synthetic --out runs/demo/test_again``. Released SelfHDR weights load as they are; the
+backbone is read from the checkpoint or detected from its shapes (``--backbone`` overrides),
+and files without a recorded channel order are fed B, G, R frames as they were trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+from pathlib import Path
+
+from selfhdr.archs import list_backbones
+from selfhdr.engine.device import keep_freed_memory, resolve_device
+from selfhdr.engine.evaluate import evaluate_predictor, labelled_scenes, markdown_table
+from selfhdr.engine.predict import predict_hdr
+from selfhdr.engine.testing import load_for_inference
+from selfhdr.errors import SelfHDRError
+from selfhdr.io import check_output_dir
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", default="Test")
+    p.add_argument("--out", required=True, help="folder for metrics.json, .hdr outputs and .png previews")
+    p.add_argument("--backbone", choices=list_backbones(), help="override the checkpoint's backbone")
+    p.add_argument("--channel-order", choices=["rgb", "bgr"], help="override the checkpoint's channel order")
+    p.add_argument("--tile", type=int, help="run in overlapping tiles of this side (bounded memory)")
+    p.add_argument("--overlap", type=int, help="tile overlap (default: exact for the CNNs)")
+    p.add_argument("--aligned-inputs", action="store_true",
+                   help="feed the flow-aligned <split>_align frames (the published FSHDR protocol)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="bf16: autocast on AMX/AVX512-BF16 CPUs or CUDA (faster, outputs change by "
+                        "~1e-2); fp16: CUDA only")
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    keep_freed_memory()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = Path(a.out)
+    try:
+        split_dir = Path(a.data_root) / a.split
+        check_output_dir(out)
+        labelled = labelled_scenes(split_dir)  # also fails early on a missing or empty split
+        device = resolve_device(a.device)
+        net, bgr, _ = load_for_inference(a.checkpoint, a.backbone, a.channel_order, device)
+        result = evaluate_predictor(
+            split_dir,
+            lambda s: predict_hdr(net, s.ldrs, s.times, tile=a.tile, overlap=a.overlap, bgr=bgr,
+                                  precision=a.precision),
+            out, desc="test",
+            inputs_dir=Path(a.data_root) / f"{a.split}_align" if a.aligned_inputs else None)
+    except SelfHDRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result["scenes"]:
+        rows = {name: m for name, m in result["scenes"].items()}
+        rows["**mean**"] = result["mean"]
+        print(markdown_table(rows))
+    unlabelled = result["unlabelled"]
+    if unlabelled:
+        what = "no scene has" if not labelled else f"{len(unlabelled)} of {len(unlabelled) + len(labelled)} scenes have"
+        print(f"note: {what} a label (HDRImg.hdr), so there are no metrics for "
+              f"{', '.join(unlabelled[:5])}{' …' if len(unlabelled) > 5 else ''}; their outputs are written")
+    print(f"wrote {len(result['scenes']) + len(unlabelled)} outputs (.hdr + .png) and {out / 'metrics.json'}")
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
