@@ -10,6 +10,7 @@ Two public packagings are understood:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from . import exposure_check
 from ..errors import InputError
 from ..io import read_exposures, read_hdr, read_ldr
 
@@ -96,11 +98,15 @@ def find_scene_files(scene_dir: PathLike, exposure_path: Optional[PathLike] = No
     return SceneFiles(d.name, d, frames, Path(exposure_path), hdr)
 
 
-def read_scene(scene_dir: PathLike, exposure_path: Optional[PathLike] = None, with_hdr: bool = True) -> Scene:
+def read_scene(scene_dir: PathLike, exposure_path: Optional[PathLike] = None, with_hdr: bool = True,
+               check_exposures: bool = True) -> Scene:
     """Read a scene: LDR frames (float32 RGB, [0, 1]), exposure times t = 2**EV, HDR or None.
 
     Every problem (missing or extra frames, unreadable files, mismatched sizes, a wrong
-    exposure count, a damaged HDR) raises :class:`InputError` naming the file.
+    exposure count, frames whose brightness contradicts ``exposure.txt``, a damaged HDR)
+    raises :class:`InputError` naming the file. The brightness check
+    (:mod:`selfhdr.data.exposure_check`) is skipped with ``check_exposures=False`` and for
+    scenes imported with ``--allow-mismatch`` (their ``bracket.json`` records it).
     """
     files = find_scene_files(scene_dir, exposure_path)
     ldrs = [read_ldr(p) for p in files.ldr_paths]
@@ -110,6 +116,10 @@ def read_scene(scene_dir: PathLike, exposure_path: Optional[PathLike] = None, wi
             raise InputError(p, f"size {img.shape[1]}×{img.shape[0]} differs from "
                                 f"{files.ldr_paths[0].name} ({shape[1]}×{shape[0]})")
     times = read_exposures(files.exposure_path, count=N_FRAMES)
+    if check_exposures and not mismatch_allowed(files.dir):
+        exposure_check.check_exposures(ldrs, times, files.ldr_paths, where=files.exposure_path,
+                                       hint=f"fix {files.exposure_path.name} or the frames, or re-import "
+                                            f"the bracket with --allow-mismatch")
     hdr = None
     if with_hdr and files.hdr_path is not None:
         hdr = read_hdr(files.hdr_path)
@@ -117,6 +127,19 @@ def read_scene(scene_dir: PathLike, exposure_path: Optional[PathLike] = None, wi
             raise InputError(files.hdr_path, f"size {hdr.shape[1]}×{hdr.shape[0]} differs from the "
                                              f"frames ({shape[1]}×{shape[0]})")
     return Scene(files.name, ldrs, times, hdr, files)
+
+
+def mismatch_allowed(scene_dir: Path) -> bool:
+    """True if the importer wrote this scene with ``--allow-mismatch`` (``bracket.json`` says so)."""
+    manifest = scene_dir / "bracket.json"
+    if not manifest.is_file():
+        return False
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    check = record.get("exposure_check") if isinstance(record, dict) else None
+    return isinstance(check, dict) and check.get("skipped") is True
 
 
 def list_scenes(split_dir: PathLike) -> List[Path]:

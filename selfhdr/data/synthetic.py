@@ -126,9 +126,15 @@ def write_dataset(root: PathLike, spec: SyntheticSpec, progress: bool = True) ->
                 f"{root} holds a synthetic dataset made with different settings; "
                 f"delete it or choose another root ({manifest})"
             )
+    elif any((root / s).is_dir() for s in SPLITS):
+        # Someone's own data (imported brackets, Kalantari's set): never mix synthetic scenes in.
+        raise ValueError(f"{root} holds a dataset that is not synthetic (no {MANIFEST}); to train on it, "
+                         f"drop the config's data.synthetic section (--set data.synthetic=null)")
     root.mkdir(parents=True, exist_ok=True)
     jobs = [(s, i) for s, n in zip(SPLITS, (spec.n_train, spec.n_test)) for i in range(n)]
-    todo = [(s, i) for s, i in jobs if not (root / s / scene_name(s, i) / "HDRImg.hdr").exists()]
+    # A scene folder exists only once complete (written elsewhere, then renamed); a user who
+    # deleted its label to try the label-free path must not get the label back.
+    todo = [(s, i) for s, i in jobs if not (root / s / scene_name(s, i)).is_dir()]
     for split, index in tqdm(todo, desc="synthetic scenes", disable=not progress or not todo):
         _write_scene(root / split / scene_name(split, index), make_scene(spec, scene_rng(spec.seed, split, index)))
     manifest.write_text(json.dumps(wanted, indent=1) + "\n")

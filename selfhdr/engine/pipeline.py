@@ -40,9 +40,10 @@ from ..data.cues import CuesDataset
 from ..data.dataset import GT, BracketDataset, exposure_fallback
 from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
-from ..data.synthetic import write_dataset
+from ..data.synthetic import MANIFEST, write_dataset
 from ..errors import ConfigError, InputError
 from ..io import atomic_write_text, write_hdr_with_preview
+from ..losses.perceptual import load_vgg19_features
 from ..methods.base import Method
 from ..methods.classical import BASELINES
 from ..methods.cues import CuesMethod
@@ -136,7 +137,15 @@ def ensure_data(cfg: Config, overrides: Sequence[str] = (), make_data: bool = Fa
             raise ConfigError(f"data.root={root}: no dataset there. The config makes its synthetic dataset "
                               f"only at its own data.root; check the path, or add --make-data to generate "
                               f"one at {root}")
-        write_dataset(root, cfg.data.synthetic)
+        if (root / cfg.data.train_split).is_dir() and not (root / MANIFEST).exists():
+            # Someone's own data (imported brackets, Kalantari's set): use it, never add to it.
+            log.info("data.root %s holds a dataset that is not synthetic (no %s): using it as it is, "
+                     "without generating anything", root, MANIFEST)
+            return root
+        try:
+            write_dataset(root, cfg.data.synthetic)
+        except ValueError as exc:
+            raise ConfigError(f"data.synthetic: {exc}") from None
     train = root / cfg.data.train_split
     if not train.is_dir() and not (cfg.method == "fusion" and cfg.fusion.train_pairs):
         raise InputError(train, f"training split not found (data.root={root}, data.train_split="
@@ -318,6 +327,14 @@ def check_labels(cfg: Config, splits: Splits) -> None:
         skipped("validation", "no validation scenes")
 
 
+def check_weights(r: Run) -> None:
+    """Fail before stage 1, not after it, when stage 2's VGG19 loss has no ImageNet weights."""
+    cfg = r.cfg
+    if cfg.method == "selfhdr" and cfg.selfhdr.stage2.structure_loss == "vgg" and \
+            not r.model_path("stage2").exists():
+        load_vgg19_features(cfg.selfhdr.stage2.vgg_weights)  # the message says where to put the file
+
+
 def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], make_data: bool) -> Dict[str, Dict]:
     if info.is_main:
         ensure_data(cfg, overrides, make_data)
@@ -336,6 +353,7 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
     phases.start("data")
     log.info("%s", r.splits.describe())
     check_labels(cfg, r.splits)
+    check_weights(r)
     test = r.splits.test
     results: Dict[str, Dict] = {}
     with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:

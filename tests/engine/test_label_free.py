@@ -16,8 +16,12 @@ from selfhdr.archs import build_from_node, load_checkpoint
 from selfhdr.config import load_config
 from selfhdr.engine.pipeline import run
 from selfhdr.engine.splits import hold_out, resolve_splits
-from selfhdr.errors import InputError
+from selfhdr.cli.train import main as train_main
+from selfhdr.data.synthetic import SyntheticSpec, write_dataset
+from selfhdr.errors import ConfigError, InputError
 from selfhdr.io import read_hdr
+
+TINY = SyntheticSpec(height=48, width=64, n_train=3, n_test=2, seed=7)
 
 NET = "{type: AHDRNet, nf: 4, growth: 4, n_dense: 1, n_rdb: 1}"
 
@@ -135,3 +139,43 @@ def test_supervised_method_without_labels_fails_early(tiny_root: Path, tmp_path:
     with pytest.raises(InputError, match="method: supervised needs HDRImg.hdr in every training scene; 3 of 3"):
         run(_cfg(root, tmp_path, "method=supervised"))
     assert not (tmp_path / "runs" / "nolabels" / "supervised").exists()
+
+
+def test_synthetic_config_never_writes_into_real_data(tiny_root: Path, tmp_path: Path) -> None:
+    root = _unlabelled_copy(tiny_root, tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    cfg = load_config(None, [f"output_dir={tmp_path / 'runs'}", f"data.root={root}",
+                             "data.synthetic={height: 48, width: 64, n_train: 3, n_test: 2, seed: 7}",
+                             "data.prepare_workers=1", "selfhdr.stage2.structure_loss=ssim", "train.batch_size=2"])
+    cfg.train.epochs, cfg.train.iters_per_epoch, cfg.data.patch_size = 1, 1, 24
+    cfg.model = {"type": "AHDRNet", "nf": 4, "growth": 4, "n_dense": 1, "n_rdb": 1}
+    run(cfg)  # trains on the real data as it is
+    added = {p.relative_to(root).parts[:2] for p in root.rglob("*")} - {p.parts[:2] for p in before}
+    assert all(part[0].endswith("_align") for part in added), added  # only Y_color was made
+    with pytest.raises(ValueError, match="not synthetic .*--set data.synthetic=null"):
+        write_dataset(root, TINY, progress=False)
+    # A synthetic root whose labels were deleted keeps its scenes as they are.
+    write_dataset(root.parent / "synth", TINY, progress=False)
+    (root.parent / "synth" / "Test" / "test_001" / "HDRImg.hdr").unlink()
+    write_dataset(root.parent / "synth", TINY, progress=False)
+    assert not (root.parent / "synth" / "Test" / "test_001" / "HDRImg.hdr").exists()
+
+
+def test_misspelt_data_root_is_not_generated(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    rc = train_main(["--config", str(config), "--set", f"data.root={tmp_path / 'data' / 'synthtic'}",
+                     "--set", f"output_dir={tmp_path / 'runs'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "synthtic: no dataset there" in err and "--make-data" in err
+    assert "Traceback" not in err and not (tmp_path / "data").exists()
+    assert not (tmp_path / "runs" / "demo" / "config.yaml").exists()
+
+
+def test_missing_vgg_weights_fail_before_training(tiny_root: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty cache
+    root = _unlabelled_copy(tiny_root, tmp_path)
+    with pytest.raises(ConfigError, match="VGG19 weights file .*nowhere.pth not found"):
+        run(_cfg(root, tmp_path, "selfhdr.stage2.structure_loss=vgg", "selfhdr.stage2.vgg_weights=nowhere.pth"))
+    assert not (tmp_path / "runs" / "nolabels" / "stage1").exists()
+    assert not (root / "Training_align").exists()
