@@ -23,6 +23,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {args[0]!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    sys.argv[0] = f"selfhdr-{name}"  # argparse names the command in usage and errors
     return command(name)(args[1:])
 
 

@@ -1,8 +1,19 @@
-"""Reconstruct an HDR image from your own bracket of three exposures.
+"""Reconstruct HDR images from your own brackets: one bracket, or every bracket of a folder.
 
-Example: ``python scripts/predict.py --checkpoint model.pth --images a.jpg b.jpg c.jpg
---out result.exr`` (exposures from EXIF), or add ``--exposures 0 2 4`` (EV stops, same order
-as the images). Writes the .hdr/.exr and a tonemapped PNG preview beside it.
+One bracket (three or more exposures, any order; exposures from EXIF, or EV stops with
+``--exposures`` in the images' order)::
+
+    selfhdr-predict --checkpoint model.pth --images a.jpg b.jpg c.jpg --out result.exr
+
+Every bracket of a folder: ``selfhdr-import``'s output (its Training/ and Test/ scenes), any
+Kalantari-layout split, or camera files read as the importer reads them (one sub-folder per
+bracket, or a flat folder grouped by EXIF capture time; JPEG, PNG, TIFF, RAW with the extra)::
+
+    selfhdr-predict --checkpoint model.pth --input photos --out predicted
+
+Each output is an .hdr (or .exr, ``--format exr``) with a tonemapped .png beside it. Output
+locations are checked before any work; frames whose brightness contradicts their declared
+exposures are refused by name (``--allow-mismatch`` skips that check).
 """
 
 from __future__ import annotations
@@ -15,18 +26,25 @@ from pathlib import Path
 
 from selfhdr.archs import list_backbones
 from selfhdr.engine.device import keep_freed_memory, resolve_device
-from selfhdr.engine.predict import predict_hdr
+from selfhdr.engine.predict import predict_folder, predict_hdr
 from selfhdr.engine.testing import load_for_inference, read_bracket
 from selfhdr.errors import SelfHDRError
-from selfhdr.io import write_hdr, write_preview
+from selfhdr.io import check_hdr_output, write_hdr_with_preview
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--images", nargs=3, required=True, metavar="IMG", help="three exposures, any order")
-    p.add_argument("--exposures", nargs=3, type=float, metavar="EV", help="EV stops in the images' order")
-    p.add_argument("--out", required=True, help="output .hdr or .exr")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", nargs="+", metavar="IMG", help="one bracket: 3 or more exposures, any order")
+    src.add_argument("--input", metavar="DIR", help="a folder of brackets (import layout or camera files)")
+    p.add_argument("--exposures", nargs="+", type=float, metavar="EV",
+                   help="EV stops: in the images' order with --images; with --input, in file-name order "
+                        "for every camera bracket of that many frames")
+    p.add_argument("--out", required=True, help="output .hdr/.exr with --images; a folder with --input")
+    p.add_argument("--format", default="hdr", choices=["hdr", "exr"], help="output format with --input")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="skip the check that frame brightness agrees with the declared exposures")
     p.add_argument("--backbone", choices=list_backbones())
     p.add_argument("--channel-order", choices=["rgb", "bgr"])
     p.add_argument("--tile", type=int, default=512, help="tile side (0: whole image at once)")
@@ -40,23 +58,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(a.out)
-    if out.suffix.lower() not in (".hdr", ".exr"):
-        print("error: --out must end in .hdr or .exr", file=sys.stderr)
-        return 2
     try:
-        ldrs, times, order = read_bracket(a.images, a.exposures)
+        if a.images:
+            check_hdr_output(out)
+            ldrs, times, order = read_bracket(a.images, a.exposures, a.allow_mismatch)
         net, bgr, _ = load_for_inference(a.checkpoint, a.backbone, a.channel_order, resolve_device(a.device))
-        hdr = predict_hdr(net, ldrs, times, tile=a.tile or None, overlap=a.overlap, bgr=bgr,
-                          precision=a.precision)
-        write_hdr(out, hdr)
-        write_preview(out.with_suffix(".png"), hdr, tonemap=a.tonemap)
+        kwargs = dict(tile=a.tile or None, overlap=a.overlap, bgr=bgr, precision=a.precision)
+        if a.input:
+            result = predict_folder(net, a.input, out, suffix=f".{a.format}", tonemap=a.tonemap,
+                                    exposures=a.exposures, allow_mismatch=a.allow_mismatch, **kwargs)
+        else:
+            write_hdr_with_preview(out, predict_hdr(net, ldrs, times, **kwargs), a.tonemap)
     except SelfHDRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if a.input:
+        print("\n".join(result.lines()))
+        if result.written:
+            print(f"wrote {len(result.written)} outputs (.{a.format} + .png) to {out}")
+        return 0 if result.written else 2
     print(f"frames (short → long): {', '.join(p.name for p in order)}; relative times {times.tolist()}")
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -67,8 +67,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(markdown_table(rows))
     unlabelled = result["unlabelled"]
     if unlabelled:
-        what = "no scene has" if not labelled else f"{len(unlabelled)} of {len(unlabelled) + len(labelled)} scenes have"
-        print(f"note: {what} a label (HDRImg.hdr), so there are no metrics for "
+        what = "no scene has a label" if not labelled else \
+            f"{len(unlabelled)} of {len(unlabelled) + len(labelled)} scenes have no label"
+        print(f"note: {what} (HDRImg.hdr), so there are no metrics for "
               f"{', '.join(unlabelled[:5])}{' …' if len(unlabelled) > 5 else ''}; their outputs are written")
     print(f"wrote {len(result['scenes']) + len(unlabelled)} outputs (.hdr + .png) and {out / 'metrics.json'}")
     return 0

@@ -63,6 +63,9 @@ from .validation import Validator
 
 log = logging.getLogger(__name__)
 ALIGN_SUFFIX = "_align"
+ROWS = {"color": "Y_color (aligned merge)", "selfhdr": "SelfHDR ({})", "supervised": "supervised ({})",
+        "cues": "motion/exposure cues ({})"}
+"""Names of the final table's rows besides the baselines (``{}``: the backbone), as printed."""
 T = TypeVar("T")
 
 
@@ -369,7 +372,7 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
             align_dir = r.split(train_split + ALIGN_SUFFIX)
             if "Y_color score" in phases.names and info.is_main:
                 phases.start("Y_color score")
-                results["Y_color (aligned merge)"] = _color_on_test(r)
+                results[ROWS["color"]] = _color_on_test(r)
             phases.start("stage 1")
             s1 = train_stage(r, "stage1", lambda n: SelfHDRStage1(n, cfg.selfhdr.stage1),
                              {"color": align_dir}, logger)
@@ -379,16 +382,16 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
             phases.start("stage 2")
             s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
                              {"color": align_dir, "stru": stru}, logger)
-            _test(r, phases, results, f"SelfHDR ({cfg.model['type']})", s2, "selfhdr", "test SelfHDR")
+            _test(r, phases, results, ROWS["selfhdr"].format(cfg.model["type"]), s2, "selfhdr", "test SelfHDR")
         if "supervised" in phases.names:
             phases.start("supervised")
             sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
-            _test(r, phases, results, f"supervised ({cfg.model['type']})", sup, "supervised", "test supervised")
+            _test(r, phases, results, ROWS["supervised"].format(cfg.model["type"]), sup, "supervised", "test supervised")
         if "cues" in phases.names:
             phases.start("cues")
             make_method, make_dataset = cues_training(r)
             cues = train_stage(r, "cues", make_method, {}, logger, dataset=make_dataset)
-            _test(r, phases, results, f"motion/exposure cues ({cfg.model['type']})", cues, "cues", "test cues")
+            _test(r, phases, results, ROWS["cues"].format(cfg.model["type"]), cues, "cues", "test cues")
     if not info.is_main:
         return results
     phases.start("report")
@@ -489,4 +492,4 @@ def evaluate_baselines(root: Path, split: str, out_dir: Path) -> Dict[str, Dict]
             for name, fn in BASELINES.items()}
 
 
-__all__ = ["Phases", "Run", "ensure_data", "evaluate_baselines", "open_run", "plan", "run"]
+__all__ = ["ROWS", "Phases", "Run", "ensure_data", "evaluate_baselines", "open_run", "plan", "run"]

@@ -15,7 +15,8 @@ from torch import nn
 from ..archs.checkpoint import load_checkpoint, read_state_dict
 from ..archs.registry import build_from_node, list_backbones
 from ..errors import CheckpointError, InputError
-from ..io import read_ldr
+from ..data.bracket_load import bracket_from_files, load_bracket
+from ..io.exif import exif_exposure  # noqa: F401  (re-exported: one EXIF reader)
 
 PathLike = Union[str, "os.PathLike[str]"]
 log = logging.getLogger(__name__)
@@ -63,57 +64,22 @@ def load_for_inference(checkpoint: PathLike, backbone: Optional[str] = None,
     return net, order == "bgr", meta
 
 
-def exif_exposure(path: PathLike) -> Optional[float]:
-    """Relative exposure t · ISO / N² from an image's EXIF, or None if it has no exposure time."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with imageio
-        return None
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            sub = exif.get_ifd(0x8769) if hasattr(exif, "get_ifd") else {}
-    except Exception:  # noqa: BLE001  (unreadable EXIF just means "not available")
-        return None
-    tags = {**dict(exif), **dict(sub)}
-    t = tags.get(33434)  # ExposureTime
-    if t is None or float(t) <= 0:
-        return None
-    iso = tags.get(34855) or 100  # ISOSpeedRatings
-    if isinstance(iso, (tuple, list)):
-        iso = iso[0]
-    fnum = tags.get(33437) or 1.0  # FNumber
-    return float(t) * float(iso) / 100.0 / float(fnum) ** 2
-
-
-def read_bracket(paths: Sequence[PathLike], exposures: Optional[Sequence[float]] = None
-                 ) -> Tuple[List[np.ndarray], np.ndarray, List[Path]]:
-    """Three frames in any order → (LDRs sorted short to long, times with shortest = 1, paths).
+def read_bracket(paths: Sequence[PathLike], exposures: Optional[Sequence[float]] = None,
+                 allow_mismatch: bool = False) -> Tuple[List[np.ndarray], np.ndarray, List[Path]]:
+    """Frames of one bracket in any order → (3 LDRs short to long, times with shortest = 1, paths).
 
     ``exposures`` are EV stops given in the same order as ``paths``; without them each file's
-    EXIF exposure (time × ISO / f-number²) is used.
+    EXIF exposure (time × ISO / f-number²) is used. The importer's rules apply
+    (:mod:`selfhdr.data.bracket_load`): EXIF orientation, camera RAW, 3 of N frames, and the
+    brightness check against the exposures unless ``allow_mismatch``.
     """
     files = [Path(p) for p in paths]
-    if len(files) != 3:
-        raise InputError(None, f"a bracket needs exactly 3 images, got {len(files)}")
-    if exposures is not None:
-        if len(exposures) != 3:
-            raise InputError(None, f"--exposures needs 3 EV values, got {len(exposures)}")
-        rel = np.power(2.0, np.asarray(exposures, dtype=np.float64))
-    else:
-        vals = []
-        for f in files:
-            v = exif_exposure(f)
-            if v is None:
-                raise InputError(f, "no EXIF exposure time; give the EV stops with --exposures")
-            vals.append(v)
-        rel = np.asarray(vals)
-    if not np.all(np.isfinite(rel)) or len(set(np.round(np.log2(rel), 6))) != 3:
-        raise InputError(None, f"the three exposures must be finite and distinct, got {rel.tolist()}")
-    order = np.argsort(rel)
-    ldrs = [read_ldr(files[i]) for i in order]
-    for i, img in zip(order, ldrs):
-        if img.shape != ldrs[0].shape:
-            raise InputError(files[i], f"size {img.shape[1]}×{img.shape[0]} differs from the other frames")
-    times = rel[order] / rel[order][0]
-    return ldrs, times, [files[i] for i in order]
+    if len(files) < 3:
+        raise InputError(None, f"a bracket needs at least 3 images, got {len(files)}")
+    if exposures is not None and len(exposures) != len(files):
+        raise InputError(None, f"--exposures needs {len(files)} EV values (one per image), got {len(exposures)}")
+    # The planner reads exposures in file-name order; ours come in the order the user gave.
+    by_name = sorted(range(len(files)), key=lambda i: files[i].name)
+    evs = None if exposures is None else [float(exposures[i]) for i in by_name]
+    loaded = load_bracket(bracket_from_files(files), evs, allow_mismatch)
+    return loaded.ldrs, loaded.times, loaded.paths

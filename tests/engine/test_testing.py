@@ -51,17 +51,36 @@ def test_unknown_weights_are_refused() -> None:
         detect_backbone({"conv.weight": torch.zeros(3, 3, 3, 3)})
 
 
-def test_read_bracket_sorts_by_exposure(tmp_path: Path) -> None:
+def _bracket(tmp_path: Path) -> list:
+    """Three 8-bit frames of one textured radiance map at EV -1, 1, 3 (gamma 2.2), named out of order."""
     rng = np.random.default_rng(0)
+    radiance = 0.02 + 0.1 * rng.random((32, 32, 1)) * np.ones(3)
     paths = []
-    for name, level in (("mid", 0.5), ("long", 0.9), ("short", 0.1)):
-        write_ldr(tmp_path / f"{name}.png", np.full((8, 8, 3), level) + rng.random((8, 8, 3)) * 0.05, bits=8)
+    for name, ev in (("mid", 1), ("long", 3), ("short", -1)):
+        ldr = np.clip(radiance * 2.0 ** ev, 0, 1) ** (1 / 2.2)
+        write_ldr(tmp_path / f"{name}.png", ldr, bits=8)
         paths.append(tmp_path / f"{name}.png")
+    return paths
+
+
+def test_read_bracket_sorts_by_exposure(tmp_path: Path) -> None:
+    paths = _bracket(tmp_path)
     ldrs, times, order = read_bracket(paths, exposures=[1, 3, -1])
     assert [p.stem for p in order] == ["short", "mid", "long"]
     np.testing.assert_allclose(times, [1.0, 4.0, 16.0])
     assert ldrs[0].mean() < ldrs[1].mean() < ldrs[2].mean()
     with pytest.raises(InputError, match="no EXIF exposure time"):
         read_bracket(paths)
-    with pytest.raises(InputError, match="distinct"):
-        read_bracket(paths, exposures=[0, 0, 2])
+    with pytest.raises(InputError, match="mid.png and short.png have the same exposure|same exposure"):
+        read_bracket(paths, exposures=[0, 2, 0])
+
+
+def test_read_bracket_refuses_exposures_that_contradict_the_frames(tmp_path: Path) -> None:
+    paths = _bracket(tmp_path)
+    # Stops given to the wrong images (mid and long swapped): once silently reordered, now refused.
+    with pytest.raises(InputError, match=r"brightness contradicts the declared exposures: long.png is declared "
+                                         r"\+2.00 stops from short.png but measures \+4.00 .*mid.png is declared "
+                                         r"\+2.00 stops from long.png but measures -2.00"):
+        read_bracket(paths, exposures=[3, 1, -1])
+    ldrs, times, order = read_bracket(paths, exposures=[3, 1, -1], allow_mismatch=True)
+    assert [p.stem for p in order] == ["short", "long", "mid"]
