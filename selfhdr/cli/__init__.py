@@ -6,6 +6,7 @@ listed by ``python -m selfhdr``, which also runs them: ``python -m selfhdr train
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -30,9 +31,17 @@ def command(name: str) -> Callable[[Optional[List[str]]], int]:
     return importlib.import_module(f"{__name__}.{module}").main
 
 
+def parser(module: str, doc: Optional[str]) -> argparse.ArgumentParser:
+    """The argument parser of CLI module ``module`` (``__name__``), named as its console command."""
+    short = module.rsplit(".", 1)[-1]
+    name = next(n for n, (m, _) in COMMANDS.items() if m == short)
+    return argparse.ArgumentParser(prog=f"selfhdr-{name}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def console_scripts() -> List[str]:
     """``setup.py`` entry points: ``selfhdr-<name> = selfhdr.cli.<module>:main``."""
     return [f"selfhdr-{name} = {__name__}.{module}:main" for name, (module, _) in COMMANDS.items()]
 
 
-__all__ = ["COMMANDS", "command", "console_scripts"]
+__all__ = ["COMMANDS", "command", "console_scripts", "parser"]

@@ -9,11 +9,11 @@ idle machine (the load average is recorded with the results).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from selfhdr.cli import parser
 from selfhdr.archs import list_backbones
 from selfhdr.engine.benchmark import MODES, BenchConfig, markdown, run_benchmark, save
 
@@ -27,7 +27,7 @@ def _sizes(text: str) -> List[Tuple[int, int]]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--out", type=Path, default=Path("runs/benchmark/benchmark.json"),
                    help="JSON results; the Markdown table is written beside it (.md)")
     p.add_argument("--quick", action="store_true", help="small sizes and steps only (smoke test)")

@@ -5,18 +5,18 @@ Example: ``python scripts/evaluate_baselines.py --data-root data/synthetic --out
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.engine.evaluate import markdown_table, save_json
 from selfhdr.engine.pipeline import evaluate_baselines
 from selfhdr.errors import SelfHDRError
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="Test")
     p.add_argument("--out", required=True, help="folder for predictions, previews and JSON")

@@ -9,12 +9,12 @@ Example: ``python scripts/evaluate_color.py --data-root data/synthetic --split T
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.align import AlignConfig, flow_names
 from selfhdr.engine.color_eval import evaluate_color, plain_merge_config
 from selfhdr.config import apply_override, from_dict
@@ -34,7 +34,7 @@ def variant(base: AlignConfig, spec: str) -> AlignConfig:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="Test")
     p.add_argument("--flow", nargs="+", default=None, metavar="NAME[:PRESET]",

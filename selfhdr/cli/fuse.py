@@ -10,18 +10,18 @@ Writes ``<out>/<method>/<pair>.png`` and ``<out>/metrics.json`` and prints a tab
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.archs.fusion_net import load_fusion_net
 from selfhdr.engine.fusion_eval import evaluate_fusion, pairs_from_inputs
 from selfhdr.errors import SelfHDRError
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--checkpoint", help="FusionNet weights; omit to run only the baselines")
     p.add_argument("--input", nargs="+", required=True, metavar="PATH",
                    help="a folder of pairs (<scene>/*_A.png + *_B.png, or Kalantari scenes) or two images")

@@ -32,7 +32,7 @@ cannot be imported (fewer than 3 frames, mixed sizes or orientations, missing or
 exposures, brightness contradicting them, unreadable files) is listed with the reason and the
 others are still imported.
 
-Example: selfhdr-import-brackets --input photos/ --out data/own --test-fraction 0.1
+Example: selfhdr-import --input photos/ --out data/own --test-fraction 0.1
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ import argparse
 import sys
 from typing import List, Optional
 
+from selfhdr.cli import parser
 from selfhdr.data.brackets import DEFAULT_GAP_SECONDS, format_summary, import_brackets
 from selfhdr.errors import SelfHDRError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(prog="selfhdr-import-brackets", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--input", required=True, metavar="DIR", help="folder of brackets (see above)")
     p.add_argument("--out", required=True, metavar="ROOT", help="dataset root to create or complete")
     p.add_argument("--test-fraction", type=float, default=0.0, metavar="F",

@@ -5,17 +5,17 @@ Example: ``python scripts/make_synthetic.py --root data/synthetic --n-train 12 -
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.data.synthetic import SyntheticSpec, write_dataset
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     d = SyntheticSpec()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--root", required=True, help="dataset root to create (Training/ and Test/ inside)")
     p.add_argument("--n-train", type=int, default=d.n_train)
     p.add_argument("--n-test", type=int, default=d.n_test)

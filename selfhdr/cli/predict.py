@@ -18,12 +18,12 @@ exposures are refused by name (``--allow-mismatch`` skips that check).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.archs import list_backbones
 from selfhdr.engine.device import keep_freed_memory, resolve_device
 from selfhdr.engine.predict import predict_folder, predict_hdr
@@ -33,7 +33,7 @@ from selfhdr.io import check_hdr_output, write_hdr_with_preview
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--checkpoint", required=True)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", metavar="IMG", help="one bracket: 3 or more exposures, any order")

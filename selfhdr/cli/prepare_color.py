@@ -9,18 +9,18 @@ Example: ``python scripts/prepare_color.py --data-root data/synthetic --split Tr
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.align import AlignConfig, flow_names, prepare_color
 from selfhdr.config import apply_override, from_dict
 from selfhdr.errors import SelfHDRError
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--data-root", required=True, help="dataset root holding <split>/")
     p.add_argument("--split", default="Training")
     p.add_argument("--flow", default=None, help=f"flow estimator: {', '.join(flow_names())} (default: dis)")

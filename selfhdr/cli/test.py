@@ -11,12 +11,12 @@ and files without a recorded channel order are fed B, G, R frames as they were t
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.archs import list_backbones
 from selfhdr.engine.device import keep_freed_memory, resolve_device
 from selfhdr.engine.evaluate import evaluate_predictor, labelled_scenes, markdown_table
@@ -27,7 +27,7 @@ from selfhdr.io import check_output_dir
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__name__, __doc__)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="Test")

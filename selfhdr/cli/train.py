@@ -8,12 +8,12 @@ are skipped, and validation uses a label-free proxy where scenes are unlabelled.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import List, Optional
 from pathlib import Path
 
+from selfhdr.cli import parser
 from selfhdr.config import load_config
 from selfhdr.engine.pipeline import run
 from selfhdr.errors import SelfHDRError
@@ -22,18 +22,18 @@ DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(DEFAULT), help="YAML config (default: the demo)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    p = parser(__name__, __doc__)
+    p.add_argument("--config", default=str(DEFAULT), help="YAML config (default: the demo)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
-    parser.add_argument("--resume", action="store_true",
+    p.add_argument("--resume", action="store_true",
                         help="continue the run named by the config from its last checkpoint; --set may "
                              "change only settings that cannot alter what is already computed (logging, "
                              "workers, devices, eval, report); others are refused by name")
-    parser.add_argument("--make-data", action="store_true",
+    p.add_argument("--make-data", action="store_true",
                         help="with a synthetic config and --set data.root=NEW: generate the dataset at NEW "
                              "(without it, a data.root that does not exist is an error, not a new dataset)")
-    args = parser.parse_args(argv)
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config, args.overrides)
