@@ -172,3 +172,13 @@ def test_hdr_and_preview_appear_together(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(OSError, match="disk full"):
         write_hdr_with_preview(tmp_path / "x.hdr", np.ones((4, 4, 3), np.float32))
     assert list(tmp_path.iterdir()) == []  # neither file, no temporaries
+
+
+def test_train_into_a_read_only_folder_fails_before_any_work(tmp_path: Path, immutable: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    from selfhdr.cli.train import main as train_cli
+
+    data = tmp_path / "synthetic"
+    rc = train_cli(["--set", f"output_dir={immutable}", "--set", f"data.root={data}", "--make-data"])
+    _assert_clean_failure(capsys, rc, "locked", "not writable")
+    assert not data.exists()

@@ -42,7 +42,7 @@ from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import MANIFEST, write_dataset
 from ..errors import ConfigError, InputError
-from ..io import atomic_write_text, write_hdr_with_preview
+from ..io import atomic_write_text, check_output_dir, write_hdr_with_preview
 from ..losses.perceptual import load_vgg19_features
 from ..methods.base import Method
 from ..methods.classical import BASELINES
@@ -340,6 +340,7 @@ def check_weights(r: Run) -> None:
 
 def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], make_data: bool) -> Dict[str, Dict]:
     if info.is_main:
+        check_output_dir(Path(cfg.output_dir) / cfg.name)  # before any data is made
         ensure_data(cfg, overrides, make_data)
         cfg = open_run(cfg, resume, overrides)
     barrier(info)
