@@ -149,3 +149,22 @@ def test_empty_split(tmp_path: Path) -> None:
         list_scenes(tmp_path / "Test")
     with pytest.raises(InputError, match="split folder not found"):
         list_scenes(tmp_path / "Nope")
+
+
+def test_exposures_contradicting_the_frames_are_refused(tiny_root: Path, tmp_path: Path) -> None:
+    import json
+
+    scene = tmp_path / "s"
+    shutil.copytree(tiny_root / "Training" / "train_001", scene)
+    assert (scene / "exposure.txt").read_text().split() == ["0", "3", "6"]
+    (scene / "exposure.txt").write_text("0\n0.5\n1\n")  # frames 3 stops apart declared half a stop
+    with pytest.raises(InputError, match=r"exposure.txt: brightness contradicts the declared exposures: "
+                                         r"frame_2.tif is declared .* from frame_1.tif .*fix exposure.txt"):
+        read_scene(scene)
+    assert read_scene(scene, check_exposures=False).times[2] == 2.0
+    # A scene imported with --allow-mismatch records it, and loads.
+    (scene / "bracket.json").write_text(json.dumps({"exposure_check": {"skipped": True}}))
+    assert read_scene(scene).times[2] == 2.0
+    (scene / "bracket.json").write_text(json.dumps({"exposure_check": {"skipped": False}}))
+    with pytest.raises(InputError, match="brightness contradicts"):
+        read_scene(scene)
