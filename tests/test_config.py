@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from selfhdr.config import Config, load_config, save_config
@@ -56,3 +57,32 @@ def test_save_and_reload_round_trip(tmp_path: Path) -> None:
 def test_every_shipped_config_loads() -> None:
     for path in sorted((REPO / "configs").glob("*.yaml")):
         assert isinstance(load_config(path), Config), path
+
+
+@pytest.mark.parametrize("override,match", [
+    ("model.nf=abc", r"model\.nf: expected an integer, got 'abc'"),
+    ("model.nf=true", r"model\.nf: expected an integer, got True"),
+    ("model.nf=4.5", r"model\.nf: expected an integer, got 4\.5"),
+    ("model.n_rdb=[1]", r"model\.n_rdb: expected an integer"),
+    ("model={type: HDR-Transformer, depths: 2}", r"model\.depths: expected a list, got 2"),
+    ("model={type: HDR-Transformer, depths: [2, x]}", r"model\.depths: .*expected an integer"),
+    ("model={type: SCTNet, mlp_ratio: two}", r"model\.mlp_ratio: expected a number"),
+    ("model={type: FSHDR, n_sdc: '2'}", r"model\.n_sdc: expected an integer, got '2'"),
+])
+def test_backbone_argument_types_are_checked_when_the_config_loads(override: str, match: str) -> None:
+    """A wrong-typed backbone argument is a ConfigError naming its path at load time."""
+    with pytest.raises(ConfigError, match=match):
+        load_config(REPO / "configs" / "demo.yaml", [override])
+
+
+@pytest.mark.parametrize("override", [
+    "model.nf=8",
+    "model={type: HDR-Transformer, embed_dim: 16, depths: [2], num_heads: [2], mlp_ratio: 2}",
+    "model={type: SCTNet, depths: [2, 2], num_heads: [2, 2], drop_path_rate: 0}",
+])
+def test_well_typed_backbone_arguments_load_and_build(override: str) -> None:
+    """Lists for Sequence[int] and ints for float arguments are accepted (YAML gives those)."""
+    from selfhdr.archs import build_from_node
+
+    cfg = load_config(REPO / "configs" / "demo.yaml", [override])
+    assert isinstance(build_from_node(cfg.model), torch.nn.Module)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Literal, Optional, Sequence
 
 import torch
 from torch import nn
@@ -20,6 +20,8 @@ _RELU = {"relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8, "relu3_1": 11, 
          "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35}
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
+CHANNEL_ORDERS = ("bgr", "rgb")
+"""Channel order the VGG19 sees: the published networks output B, G, R, so its loss does."""
 
 
 def torch_hub_checkpoint_dir() -> Path:
@@ -80,15 +82,23 @@ class VGGPerceptualLoss(nn.Module):
 
     T is the μ-law tonemap and N the ImageNet mean/std normalisation. The published code
     divides the weighted sum by 4 (= 1 + 1 + 2); ``divisor`` keeps that explicit.
+    Inputs are R, G, B. The published networks work in B, G, R (OpenCV-read frames), so its
+    VGG19 sees B, G, R images: ``channel_order='bgr'`` (the default) flips our RGB images
+    before the tonemap and normalisation to reproduce that; ``'rgb'`` feeds them as they are.
     """
 
     def __init__(self, layers: Optional[Dict[str, float]] = None, divisor: float = 4.0,
-                 weights: Optional[str] = None, features: Optional[nn.Sequential] = None) -> None:
+                 weights: Optional[str] = None, features: Optional[nn.Sequential] = None,
+                 channel_order: Literal["bgr", "rgb"] = "bgr") -> None:
         super().__init__()
         self.layers = dict(layers or {"relu3_2": 1.0, "relu4_2": 1.0, "relu5_2": 2.0})
         unknown = set(self.layers) - set(_RELU)
         if unknown:
             raise ConfigError(f"unknown VGG19 layer(s) {sorted(unknown)}; choose from {sorted(_RELU)}")
+        if channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"VGG channel order {channel_order!r}: choose one of "
+                              f"{', '.join(CHANNEL_ORDERS)}")
+        self.channel_order = channel_order
         self.divisor = divisor
         depth = max(_RELU[n] for n in self.layers) + 1
         feats = features if features is not None else load_vgg19_features(weights)
@@ -106,6 +116,8 @@ class VGGPerceptualLoss(nn.Module):
 
     def _feats(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         out = {}
+        if self.channel_order == "bgr":
+            x = x.flip(1)
         h = (mu_law(x) - self.mean) / self.std
         for i, layer in enumerate(self.features):
             h = layer(h)
@@ -121,6 +133,6 @@ class VGGPerceptualLoss(nn.Module):
 
 
 __all__: Sequence[str] = [
-    "VGG19_FILE", "VGGPerceptualLoss", "load_vgg19_features", "torch_hub_checkpoint_dir",
-    "vgg19_features_untrained",
+    "CHANNEL_ORDERS", "VGG19_FILE", "VGGPerceptualLoss", "load_vgg19_features",
+    "torch_hub_checkpoint_dir", "vgg19_features_untrained",
 ]

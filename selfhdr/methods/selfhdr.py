@@ -27,7 +27,7 @@ from torch import nn
 from ..camera import GAMMA, ldr_to_hdr, reference_weight
 from ..errors import ConfigError
 from ..losses.mu_l1 import mu_l1
-from ..losses.perceptual import VGGPerceptualLoss
+from ..losses.perceptual import CHANNEL_ORDERS, VGGPerceptualLoss
 from ..losses.ssim import SSIMStructureLoss
 from ..tonemap import mu_law
 from .base import Method
@@ -60,6 +60,9 @@ class Stage2Config:
     vgg_layers: Dict[str, float] = field(
         default_factory=lambda: {"relu3_2": 1.0, "relu4_2": 1.0, "relu5_2": 2.0})
     vgg_divisor: float = 4.0
+    vgg_channel_order: Literal["bgr", "rgb"] = "bgr"
+    """Channel order of the images the VGG19 sees. 'bgr' (published): the published networks
+    output B, G, R, so its loss feeds the ImageNet VGG19 B, G, R; our RGB output is flipped."""
     noise_sigma: float = 0.5 / 255
     """σ of the Gaussian noise added to the reference LDR during training (0 disables)."""
 
@@ -68,6 +71,9 @@ class Stage2Config:
         for name in ("mask_threshold", "color_weight", "structure_weight", "noise_sigma", "vgg_divisor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.vgg_channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"vgg_channel_order must be one of {CHANNEL_ORDERS}, "
+                             f"got {self.vgg_channel_order!r}")
 
 
 @dataclass
@@ -115,7 +121,8 @@ class SelfHDRStage1(Method):
 def build_structure_loss(cfg: Stage2Config) -> nn.Module:
     """The stage-2 structure loss chosen by ``cfg.structure_loss``."""
     if cfg.structure_loss == "vgg":
-        return VGGPerceptualLoss(cfg.vgg_layers, cfg.vgg_divisor, weights=cfg.vgg_weights)
+        return VGGPerceptualLoss(cfg.vgg_layers, cfg.vgg_divisor, weights=cfg.vgg_weights,
+                                 channel_order=cfg.vgg_channel_order)
     if cfg.structure_loss == "ssim":
         return SSIMStructureLoss()
     raise ConfigError(f"selfhdr.stage2.structure_loss: unknown {cfg.structure_loss!r} (vgg or ssim)")

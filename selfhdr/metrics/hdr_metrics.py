@@ -4,22 +4,20 @@ Inputs are H×W×3 (or H×W) arrays of linear HDR values, prediction first. PSNR
 scikit-image's ``peak_signal_noise_ratio`` with data range 1 on the values as given (no
 clipping); the μ variants first apply :func:`selfhdr.tonemap.mu_law`. SSIM clips to [0, 1],
 scales to [0, 255] and uses an 11×11 Gaussian window with σ = 1.5 (OpenCV's kernel),
-K = (0.01, 0.03), a 5-pixel valid border, averaged over all channels.
+K = (0.01, 0.03), a 5-pixel valid border, averaged over all channels: that is scikit-image's
+``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+data_range=255)``, which equals the published OpenCV code to float rounding (about 1e-16;
+``tests/metrics/test_hdr_metrics.py`` checks it against a transcription of the published code).
 """
 
 from __future__ import annotations
 
 from typing import Dict
 
-import cv2
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ..tonemap import mu_law
-
-_C1 = (0.01 * 255) ** 2
-_C2 = (0.03 * 255) ** 2
-_WINDOW = np.outer(cv2.getGaussianKernel(11, 1.5), cv2.getGaussianKernel(11, 1.5).T)
 
 
 def _check(pred: np.ndarray, gt: np.ndarray) -> None:
@@ -42,17 +40,12 @@ def psnr_mu(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def _ssim_255(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.astype(np.float64)
-    b = b.astype(np.float64)
-    crop = (slice(5, -5), slice(5, -5))
-    mu1 = cv2.filter2D(a, -1, _WINDOW)[crop]
-    mu2 = cv2.filter2D(b, -1, _WINDOW)[crop]
-    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    s1 = cv2.filter2D(a * a, -1, _WINDOW)[crop] - mu1_sq
-    s2 = cv2.filter2D(b * b, -1, _WINDOW)[crop] - mu2_sq
-    s12 = cv2.filter2D(a * b, -1, _WINDOW)[crop] - mu12
-    ssim_map = ((2 * mu12 + _C1) * (2 * s12 + _C2)) / ((mu1_sq + mu2_sq + _C1) * (s1 + s2 + _C2))
-    return float(ssim_map.mean())
+    # scikit-image's Gaussian window has side 2·int(3.5σ + 0.5) + 1 = 11 for σ = 1.5 and is
+    # cropped by (11 − 1) / 2 = 5 pixels per side: the published window and valid border.
+    # Float64 as the published code casts: skimage would keep float32 inputs in float32.
+    return float(structural_similarity(
+        a.astype(np.float64), b.astype(np.float64), gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, data_range=255.0, channel_axis=-1 if a.ndim == 3 else None))
 
 
 def ssim_l(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict
 
 import pytest
 import torch
+from torch.utils.data import Dataset, default_collate
 
+from selfhdr.align import prepare_color
 from selfhdr.archs import build_backbone, load_checkpoint
 from selfhdr.data import BracketDataset
 from selfhdr.engine.state import previous_path, read_training_state
 from selfhdr.engine.trainer import EpochSampler, TrainConfig, Trainer, TrainingDiverged
 from selfhdr.errors import CheckpointError
+from selfhdr.methods.base import Method
+from selfhdr.methods.selfhdr import SelfHDRStage1, SelfHDRStage2, Stage2Config
 from selfhdr.methods.supervised import Supervised
 
 TINY_NET = dict(nf=4, growth=4, n_dense=1, n_rdb=1)
@@ -47,7 +52,7 @@ def test_sampler_is_a_deterministic_permutation() -> None:
     assert sorted(ranks[0] + ranks[1]) == list(range(10))
 
 
-def test_training_writes_published_format_and_learns(tiny_root: Path, tmp_path: Path) -> None:
+def test_training_writes_published_format_and_state(tiny_root: Path, tmp_path: Path) -> None:
     tr = _trainer(tiny_root, tmp_path / "a", _cfg(epochs=3, lr_decay_every=2))
     before = {k: v.clone() for k, v in tr.method.net.state_dict().items()}
     path = tr.fit()
@@ -60,6 +65,60 @@ def test_training_writes_published_format_and_learns(tiny_root: Path, tmp_path: 
     assert state["epoch"] == 3 and state["iteration"] == 0 and state["step"] == 9
     # StepLR halves every 2 epochs: after 3 epochs the lr is halved once.
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+
+
+class _Fixed(Dataset):
+    """One training item at every index: each batch is the same fixed batch."""
+
+    def __init__(self, item: Dict[str, object], length: int) -> None:
+        self.item, self.length = item, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        return self.item
+
+
+METHODS: Dict[str, Callable[[torch.nn.Module], Method]] = {
+    "supervised": Supervised,
+    "selfhdr_stage1": SelfHDRStage1,
+    # The weight-free structure loss: the VGG19 one needs ImageNet weights.
+    "selfhdr_stage2": lambda net: SelfHDRStage2(net, Stage2Config(structure_loss="ssim")),
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_training_lowers_the_loss_on_a_fixed_batch(method: str, tiny_root: Path, tmp_path: Path) -> None:
+    """Nine Trainer steps on one fixed batch bring its loss well down, for every method.
+
+    SelfHDR's labels are real: Y_color from ``prepare_color`` (Training_align), standing in
+    for Y_stru too (stage 2 only needs an image there).
+    """
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    prepare_color(root, "Training", workers=1, progress=False)
+    align = root / "Training_align"
+    labels = {"gt": "gt"} if method == "supervised" else {"color": align, "stru": align}
+    item = BracketDataset(root / "Training", labels=labels, patch_size=16, seed=0)[0]
+    batch = default_collate([item, item])
+    cfg = _cfg(epochs=3, lr=1e-2, lr_decay_every=10, checkpoint_every=0)
+
+    def loss_of(net: torch.nn.Module) -> float:
+        torch.manual_seed(5)  # the same stage-2 reference noise before and after
+        with torch.no_grad():
+            return float(METHODS[method](net).training_step(batch)["loss"])
+
+    torch.manual_seed(0)
+    net = build_backbone("AHDRNet", **TINY_NET)
+    before = loss_of(net)
+    path = Trainer(METHODS[method](net), _Fixed(item, 6), cfg, tmp_path / "run", seed=0,
+                   stage=method, progress=False).fit()
+    trained = build_backbone("AHDRNet", **TINY_NET)
+    load_checkpoint(trained, path)
+    after = loss_of(trained)
+    # Measured: after / before ≈ 0.35 (supervised, stage 1) and 0.24 (stage 2).
+    assert after < 0.7 * before, (before, after)
 
 
 class _Interrupt(Exception):

@@ -1,8 +1,15 @@
-"""The four HDR metrics match the published SelfHDR evaluation, pinned by golden values."""
+"""The four HDR metrics match the published SelfHDR evaluation, pinned by golden values.
+
+Source of every expected number: a transcription, written out in this file and independent of
+``selfhdr``, of the published ``test.py`` evaluation as /work/shared/REFERENCE.md records it
+("Evaluation (test.py): full image in one pass; PSNR via scikit-image with data range 1;
+μ = 5000; SSIM: OpenCV Gaussian 11/1.5, 5-pixel valid crop, on [0,255] after clipping").
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
@@ -11,25 +18,30 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from selfhdr.metrics import hdr_metrics, psnr_l, psnr_mu, ssim_l, ssim_mu
 
+# Computed once with _published_metrics(*_pair()) below; test_goldens_are_the_transcription
+# re-derives them, so the numbers keep their source even if the transcription is edited.
+GOLDEN = {
+    "psnr_l": 33.39589686726788,
+    "psnr_mu": 18.660964061030093,
+    "ssim_l": 0.997113481905866,
+    "ssim_mu": 0.9142456810912445,
+}
 
-def _pair() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(2024)
-    gt = (rng.random((32, 40, 3)) ** 3).astype(np.float32)
+
+def _pair(shape: Tuple[int, ...] = (32, 40, 3), seed: int = 2024) -> Tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gt = (rng.random(shape) ** 3).astype(np.float32)
     pred = np.clip(gt * 1.05 + rng.normal(0, 0.01, gt.shape), 0, None).astype(np.float32)
     return pred, gt
 
 
-def test_golden_values() -> None:
-    pred, gt = _pair()
-    got = hdr_metrics(pred, gt)
-    assert got["psnr_l"] == pytest.approx(33.39589686726788, abs=1e-9)
-    assert got["psnr_mu"] == pytest.approx(18.660964061030093, abs=1e-9)
-    assert got["ssim_l"] == pytest.approx(0.997113481905866, abs=1e-12)
-    assert got["ssim_mu"] == pytest.approx(0.9142456810912444, abs=1e-12)
+def _published_rc(x: np.ndarray) -> np.ndarray:
+    """The published μ-law range compressor, μ = 5000."""
+    return np.log(1 + 5000 * x) / np.log(1 + 5000)
 
 
 def _published_ssim(img1: np.ndarray, img2: np.ndarray) -> float:
-    """A literal transcription of the published ``util.ssim`` (whole 3-channel image)."""
+    """The published OpenCV SSIM on [0, 255] images (every channel, 5-pixel valid crop)."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     img1, img2 = img1.astype(np.float64), img2.astype(np.float64)
     k = cv2.getGaussianKernel(11, 1.5)
@@ -43,17 +55,59 @@ def _published_ssim(img1: np.ndarray, img2: np.ndarray) -> float:
     return float(m.mean())
 
 
-def test_matches_published_formulas() -> None:
-    pred, gt = _pair()
+def _published_metrics(pred: np.ndarray, gt: np.ndarray) -> Dict[str, float]:
+    """All four metrics as the published evaluation computes them (label first for PSNR)."""
+    return {
+        "psnr_l": float(peak_signal_noise_ratio(gt, pred, data_range=1)),
+        "psnr_mu": float(peak_signal_noise_ratio(_published_rc(gt), _published_rc(pred), data_range=1)),
+        "ssim_l": _published_ssim(np.clip(pred * 255.0, 0, 255), np.clip(gt * 255.0, 0, 255)),
+        "ssim_mu": _published_ssim(np.clip(_published_rc(pred) * 255.0, 0, 255),
+                                   np.clip(_published_rc(gt) * 255.0, 0, 255)),
+    }
 
-    def rc(x: np.ndarray) -> np.ndarray:
-        return np.log(1 + 5000 * x) / np.log(1 + 5000)
 
-    o, g = pred.transpose(2, 0, 1), gt.transpose(2, 0, 1)
-    assert psnr_l(pred, gt) == peak_signal_noise_ratio(g, o, data_range=1.0)
-    assert psnr_mu(pred, gt) == peak_signal_noise_ratio(rc(g), rc(o), data_range=1.0)
-    assert ssim_l(pred, gt) == _published_ssim(np.clip(pred * 255.0, 0, 255), np.clip(gt * 255.0, 0, 255))
-    assert ssim_mu(pred, gt) == _published_ssim(np.clip(rc(pred) * 255.0, 0, 255), np.clip(rc(gt) * 255.0, 0, 255))
+def test_golden_values() -> None:
+    got = hdr_metrics(*_pair())
+    assert got["psnr_l"] == pytest.approx(GOLDEN["psnr_l"], abs=1e-9)
+    assert got["psnr_mu"] == pytest.approx(GOLDEN["psnr_mu"], abs=1e-9)
+    assert got["ssim_l"] == pytest.approx(GOLDEN["ssim_l"], abs=1e-12)
+    assert got["ssim_mu"] == pytest.approx(GOLDEN["ssim_mu"], abs=1e-12)
+
+
+def test_goldens_are_the_transcription() -> None:
+    ref = _published_metrics(*_pair())
+    for key, value in GOLDEN.items():
+        assert ref[key] == pytest.approx(value, abs=1e-12), key
+
+
+def _border_pair() -> Tuple[np.ndarray, np.ndarray]:
+    """Odd-sized images whose outer 8 pixels differ far more than the interior does."""
+    pred, gt = _pair((37, 51, 3), seed=5)
+    rng = np.random.default_rng(6)
+    ring = np.ones(gt.shape[:2], bool)
+    ring[8:-8, 8:-8] = False
+    pred[ring] = rng.random((int(ring.sum()), 3)).astype(np.float32)
+    return pred, gt
+
+
+@pytest.mark.parametrize("case", ["pair", "odd_with_border", "grey", "float64", "out_of_range"])
+def test_matches_published_formulas(case: str) -> None:
+    """Equal to the transcription within 1e-14 (SSIM: float summation order only)."""
+    if case == "pair":
+        pred, gt = _pair()
+    elif case == "odd_with_border":
+        pred, gt = _border_pair()
+    elif case == "grey":
+        pred, gt = (a[..., 1] for a in _pair((29, 23, 3), seed=8))
+    elif case == "float64":
+        pred, gt = (a.astype(np.float64) for a in _pair(seed=9))
+    else:  # values above 1 exercise the clip before ×255
+        pred, gt = (a * 3.0 for a in _pair(seed=10))
+    ref = _published_metrics(pred, gt)
+    assert psnr_l(pred, gt) == ref["psnr_l"]
+    assert psnr_mu(pred, gt) == ref["psnr_mu"]
+    assert ssim_l(pred, gt) == pytest.approx(ref["ssim_l"], abs=1e-14)
+    assert ssim_mu(pred, gt) == pytest.approx(ref["ssim_mu"], abs=1e-14)
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
