@@ -144,6 +144,9 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping, got {type(loaded).__name__}")
         raw = loaded
+    if schema is Config and "model" not in raw and any(o.strip().startswith("model.") for o in overrides):
+        # `--set model.nf=8` refines the default backbone node rather than replacing it.
+        raw["model"] = dict(Config().model)
     for item in overrides:
         apply_override(raw, item)
     return from_dict(schema, raw)

@@ -86,3 +86,9 @@ def test_well_typed_backbone_arguments_load_and_build(override: str) -> None:
 
     cfg = load_config(REPO / "configs" / "demo.yaml", [override])
     assert isinstance(build_from_node(cfg.model), torch.nn.Module)
+
+
+def test_backbone_override_without_a_config_file_refines_the_default_node() -> None:
+    assert load_config(None, ["model.nf=8"]).model == {"type": "AHDRNet", "nf": 8}
+    with pytest.raises(ConfigError, match=r"model\.nf: expected an integer, got 'abc'"):
+        load_config(None, ["model.nf=abc"])
