@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_layout_and_determinism(tmp_path: Path) -> None:
 def test_idempotent_and_refuses_other_spec(tmp_path: Path) -> None:
     root = write_dataset(tmp_path / "r", SPEC, progress=False)
     first = _digest(root)
-    (root / "Training" / "train_002" / "HDRImg.hdr").unlink()  # an unfinished scene is redone
+    shutil.rmtree(root / "Training" / "train_002")  # a missing scene is made again, identical
     write_dataset(root, SPEC, progress=False)
     assert _digest(root) == first
     assert json.loads((root / "synthetic.json").read_text())["seed"] == 3
