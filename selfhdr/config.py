@@ -60,8 +60,9 @@ class DataConfig:
 class EvalConfig:
     """Test-time settings (validation during training and the final test)."""
 
-    tile: Optional[int] = None
-    """Run full images in overlapping tiles of this side (bounded memory); None: whole image."""
+    tile: Union[Literal["auto"], int, None] = "auto"
+    """Tile side for full images: 'auto' (the default: 512, exact for the CNNs, blended for the
+    transformers; see selfhdr.inference), a side in pixels, or null/0 for the whole image at once."""
     overlap: Optional[int] = None
     """Tile overlap; None: the backbone's exact default (see selfhdr.inference)."""
     val_crop: Optional[int] = 512

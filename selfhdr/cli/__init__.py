@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "train": ("train", "run a configured job end to end (default: the synthetic demo)"),
@@ -39,9 +39,28 @@ def parser(module: str, doc: Optional[str]) -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def add_tile_option(p: argparse.ArgumentParser) -> None:
+    """``--tile auto|N|0`` as every inference command takes it (see selfhdr.inference.reconstruct)."""
+    def tile(text: str) -> Union[str, int]:
+        if text == "auto":
+            return text
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
+        return value
+
+    p.add_argument("--tile", type=tile, default="auto",
+                   help="tile side: 'auto' (default: 512, exact for AHDRNet/FSHDR, blended for the "
+                        "transformers; fast and memory-bounded), N pixels, or 0 for the whole image at "
+                        "once (the published path)")
+
+
 def console_scripts() -> List[str]:
     """``setup.py`` entry points: ``selfhdr-<name> = selfhdr.cli.<module>:main``."""
     return [f"selfhdr-{name} = {__name__}.{module}:main" for name, (module, _) in COMMANDS.items()]
 
 
-__all__ = ["COMMANDS", "command", "console_scripts", "parser"]
+__all__ = ["COMMANDS", "add_tile_option", "command", "console_scripts", "parser"]

@@ -23,7 +23,7 @@ import sys
 from typing import List, Optional
 from pathlib import Path
 
-from selfhdr.cli import parser
+from selfhdr.cli import add_tile_option, parser
 from selfhdr.archs import list_backbones
 from selfhdr.engine.device import keep_freed_memory, resolve_device
 from selfhdr.engine.predict import predict_folder, predict_hdr
@@ -47,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="skip the check that frame brightness agrees with the declared exposures")
     p.add_argument("--backbone", choices=list_backbones())
     p.add_argument("--channel-order", choices=["rgb", "bgr"])
-    p.add_argument("--tile", type=int, default=512, help="tile side (0: whole image at once)")
+    add_tile_option(p)
     p.add_argument("--overlap", type=int)
     p.add_argument("--tonemap", default="display", choices=["mu", "display"], help="preview tonemapper")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
@@ -63,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             check_hdr_output(out)
             ldrs, times, order = read_bracket(a.images, a.exposures, a.allow_mismatch)
         net, bgr, _ = load_for_inference(a.checkpoint, a.backbone, a.channel_order, resolve_device(a.device))
-        kwargs = dict(tile=a.tile or None, overlap=a.overlap, bgr=bgr, precision=a.precision)
+        kwargs = dict(tile=a.tile, overlap=a.overlap, bgr=bgr, precision=a.precision)
         if a.input:
             result = predict_folder(net, a.input, out, suffix=f".{a.format}", tonemap=a.tonemap,
                                     exposures=a.exposures, allow_mismatch=a.allow_mismatch, **kwargs)

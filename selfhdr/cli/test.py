@@ -16,7 +16,7 @@ import sys
 from typing import List, Optional
 from pathlib import Path
 
-from selfhdr.cli import parser
+from selfhdr.cli import add_tile_option, parser
 from selfhdr.archs import list_backbones
 from selfhdr.engine.device import keep_freed_memory, resolve_device
 from selfhdr.engine.evaluate import evaluate_predictor, labelled_scenes, markdown_table
@@ -34,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out", required=True, help="folder for metrics.json, .hdr outputs and .png previews")
     p.add_argument("--backbone", choices=list_backbones(), help="override the checkpoint's backbone")
     p.add_argument("--channel-order", choices=["rgb", "bgr"], help="override the checkpoint's channel order")
-    p.add_argument("--tile", type=int, help="run in overlapping tiles of this side (bounded memory)")
+    add_tile_option(p)
     p.add_argument("--overlap", type=int, help="tile overlap (default: exact for the CNNs)")
     p.add_argument("--aligned-inputs", action="store_true",
                    help="feed the flow-aligned <split>_align frames (the published FSHDR protocol)")

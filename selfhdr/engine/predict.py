@@ -17,7 +17,7 @@ from ..data.bracket_load import load_bracket
 from ..data.brackets import DEFAULT_GAP_SECONDS, find_brackets
 from ..data.scene import read_scene
 from ..errors import InputError
-from ..inference import reconstruct
+from ..inference import AUTO, Tile, reconstruct
 from ..io import check_hdr_output, check_output_dir, write_hdr_with_preview
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -35,7 +35,7 @@ def bracket_tensors(ldrs: Sequence[np.ndarray], times: Sequence[float],
 
 
 def predict_hdr(model: nn.Module, ldrs: Sequence[np.ndarray], times: Sequence[float], *,
-                tile: Optional[int] = None, overlap: Optional[int] = None, bgr: bool = False,
+                tile: Tile = AUTO, overlap: Optional[int] = None, bgr: bool = False,
                 device: Optional[torch.device] = None, precision: str = "fp32") -> np.ndarray:
     """Reconstruct the reference-aligned HDR image (float32 H×W×3 RGB) of one bracket.
 

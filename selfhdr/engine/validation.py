@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..data.dataset import GT, BracketDataset
-from ..inference import reconstruct
+from ..inference import AUTO, Tile, reconstruct
 from ..metrics import psnr_mu
 from ..tonemap import mu_law
 from .splits import SceneSet
@@ -36,7 +36,7 @@ class Validator:
     """
 
     def __init__(self, scenes: SceneSet, device: torch.device, crop: Optional[int],
-                 tile: Optional[int] = None, overlap: Optional[int] = None,
+                 tile: Tile = AUTO, overlap: Optional[int] = None,
                  make_color: Optional[Callable[[], Path]] = None) -> None:
         self.scenes = scenes
         self.device = device
