@@ -8,13 +8,18 @@ onto the reference, and pixels warped from outside the image take the reference 
 that frame's exposure time.
 
 Y_color: the aligned frames merged in the linear domain with SelfHDR's triangle weights on
-the reference LDR value, except where an aligned frame disagrees with the reference
-(occlusions, flow failures): there its weight goes to the reference. The comparison is made
-in the LDR domain of the brighter exposure of the pair, after a light blur, with an allowance
-for the noise measured at each brightness, and one-sided where the reference is clipped (the
-short frame is only wrong there if it is *darker* than the clip level). The resulting
-per-pixel masks are grown a little and feathered so flow errors along motion boundaries are
-covered too.
+the reference LDR value. ``AlignConfig.merge`` chooses how:
+
+- ``published`` (the SelfHDR download's labels): the triangle merge as it is, no rejection;
+  pixels warped from outside count with the re-exposed reference that fills them.
+- ``robust``: where an aligned frame disagrees with the reference (occlusions, flow failures)
+  its weight goes to the reference. The comparison is made in the LDR domain of the brighter
+  exposure of the pair, after a light blur, with an allowance for the noise measured at each
+  brightness, and one-sided where the reference is clipped (the short frame is only wrong
+  there if it is *darker* than the clip level). The resulting per-pixel masks are grown a
+  little and feathered so flow errors along motion boundaries are covered too.
+
+Both share the alignment and :func:`merge_color`; only the masks differ.
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ class ColorResult:
     weights: List[np.ndarray]
     """Per-pixel, per-channel merge weights (H×W×3) actually used; they sum to 1."""
     masks: List[np.ndarray]
-    """Per-pixel trust in each aligned frame in [0, 1] (H×W): 0 = rejected. Reference: 1."""
+    """Per-pixel trust in each aligned frame in [0, 1] (H×W): 0 = rejected. Reference: 1;
+    everywhere 1 with ``merge: published``."""
     flows: List[np.ndarray]
     outside: List[np.ndarray]
     seconds: float = 0.0
@@ -228,27 +234,31 @@ def consistency_mask(aligned: np.ndarray, t_frame: float, ref: np.ndarray, t_ref
     return trust
 
 
-def merge_color(aligned: Sequence[np.ndarray], times: Sequence[float], masks: Sequence[np.ndarray],
+def merge_color(aligned: Sequence[np.ndarray], times: Sequence[float],
+                masks: Optional[Sequence[np.ndarray]] = None,
                 clip_level: Optional[float] = None) -> Tuple[np.ndarray, List[np.ndarray]]:
-    """Triangle-weight merge of aligned frames, rejected weight handed to the reference.
+    """Triangle-weight merge of aligned frames; with ``masks``, rejected weight goes to the reference.
 
-    With ``clip_level``, channels where the reference is clipped (≥ ``clip_level``) are
-    raised to at least the reference's own linear value: the truth there is at least that.
+    Without ``masks`` the weights are the triangle weights themselves (SelfHDR's published
+    merge). With ``clip_level``, channels where the reference is clipped (≥ ``clip_level``)
+    are raised to at least the reference's own linear value: the truth there is at least that.
     Returns the linear HDR and the three per-channel weight maps actually used.
     """
     ref = aligned[REFERENCE]
-    tri = triangle_weights(ref)
-    weights: List[np.ndarray] = [np.empty(0)] * N_FRAMES
-    rest = np.ones_like(ref)
+    weights = list(triangle_weights(ref))
+    if masks is not None:
+        rest = np.ones_like(ref)
+        for k in range(N_FRAMES):
+            if k != REFERENCE:
+                weights[k] = cv2.multiply(weights[k], cv2.merge([masks[k]] * 3))
+                rest -= weights[k]
+        weights[REFERENCE] = rest
     hdr = np.zeros_like(ref)
     for k in range(N_FRAMES):
         if k != REFERENCE:
-            weights[k] = cv2.multiply(tri[k], cv2.merge([masks[k]] * 3))
-            rest -= weights[k]
             hdr += weights[k] * _linear(aligned[k], times[k])
-    weights[REFERENCE] = rest
     ref_linear = _linear(ref, times[REFERENCE])
-    hdr += rest * ref_linear
+    hdr += weights[REFERENCE] * ref_linear
     if clip_level is not None:
         np.maximum(hdr, ref_linear, out=hdr, where=ref >= clip_level)
     return hdr, weights
@@ -260,16 +270,17 @@ def _linear(ldr: np.ndarray, t: float) -> np.ndarray:
 
 def compute_color(ldrs: Sequence[np.ndarray], times: Sequence[float], cfg: AlignConfig = AlignConfig(),
                   estimator: Optional[FlowFn] = None) -> ColorResult:
-    """Y_color of a bracket: flow-align, reject inconsistent pixels, triangle-merge (see module)."""
+    """Y_color of a bracket: flow-align, reject inconsistent pixels (``robust``), triangle-merge."""
     start = time.perf_counter()
     al = align_frames(ldrs, times, cfg, estimator)
     ref, tr = al.aligned[REFERENCE], float(al.times[REFERENCE])
-    masks: List[np.ndarray] = []
-    for k in range(N_FRAMES):
-        if k == REFERENCE:
-            masks.append(np.ones(ref.shape[:2], np.float32))
-        else:
-            masks.append(consistency_mask(al.aligned[k], float(al.times[k]), ref, tr, cfg, al.outside[k],
-                                          al.ref_matched[k]))
-    hdr, weights = merge_color(al.aligned, al.times, masks, cfg.short_clip_level)
+    ones = np.ones(ref.shape[:2], np.float32)
+    if cfg.merge == "published":
+        hdr, weights = merge_color(al.aligned, al.times)
+        masks = [ones] * N_FRAMES
+    else:
+        masks = [ones if k == REFERENCE else
+                 consistency_mask(al.aligned[k], float(al.times[k]), ref, tr, cfg, al.outside[k], al.ref_matched[k])
+                 for k in range(N_FRAMES)]
+        hdr, weights = merge_color(al.aligned, al.times, masks, cfg.short_clip_level)
     return ColorResult(hdr, al.aligned, weights, masks, al.flows, al.outside, time.perf_counter() - start)

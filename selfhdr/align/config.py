@@ -1,7 +1,8 @@
 """Settings of flow alignment and of the colour component Y_color (``Config.align``).
 
 Defaults are the values measured best on synthetic scenes with ground truth (see
-``scripts/evaluate_color.py``); every threshold of the rejection test is a field here.
+``scripts/evaluate_color.py``); every threshold of the rejection test is a field here, and
+``merge`` chooses between the published SelfHDR merge and ours with that test.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+MERGES = ("published", "robust")
 
 
 @dataclass
@@ -56,7 +58,14 @@ class AlignConfig:
     warp_interp: Literal["linear", "cubic", "lanczos"] = "cubic"
     """Interpolation of ``cv2.remap`` when warping (cubic keeps more texture, costs a little)."""
 
-    # ------------------------------------------------------------------ rejection test
+    # ------------------------------------------------------------------ merge
+    merge: Literal["published", "robust"] = "robust"
+    """How the aligned frames make Y_color. ``published``: SelfHDR's labels, the triangle-weight
+    merge with no rejection (out-of-image pixels count with their re-exposed-reference fill);
+    the rejection settings below are then unused. ``robust``: the same merge after the
+    rejection test below hands the weight of frames that disagree with the reference to it."""
+
+    # ------------------------------------------------------------------ rejection test (robust)
     compare_sigma: float = 0.75
     """Gaussian σ (pixels) applied to both images before comparing them, so single noisy
     pixels cannot reject a frame."""
@@ -88,6 +97,8 @@ class AlignConfig:
             raise ValueError("flow_prefilter_sigma, compare_sigma and mask_feather must be ≥ 0")
         if self.global_ramp <= 0 or self.global_sigma <= 0:
             raise ValueError("need global_ramp > 0 and global_sigma > 0")
+        if self.merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {self.merge!r}")
         if self.dis_preset not in DIS_PRESETS:
             raise ValueError(f"dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
         if not (0.0 <= self.reject_lo < self.reject_hi):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -91,11 +92,13 @@ def header_size(path: PathLike) -> Optional[Tuple[int, int]]:
         return None
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as im:
-            return tuple(im.size)  # type: ignore[return-value]
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # corrupt metadata: decoding reports real damage later
+        try:
+            with Image.open(path) as im:
+                return tuple(im.size)  # type: ignore[return-value]
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return None
 
 
 def read_frame(path: PathLike, info: Optional[ExifInfo] = None) -> Tuple[np.ndarray, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -173,14 +174,16 @@ def _read_tags(p: Path) -> Dict[int, Any]:
     """IFD0 and Exif IFD tags merged (Exif wins); empty when nothing is readable."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(p) as im:
-            exif = im.getexif()
-            return {**dict(exif), **dict(exif.get_ifd(EXIF_IFD))}
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        # Pillow cannot decode it as an image (RAW, CFA or 16-bit RGB TIFF): read the TIFF
-        # directories themselves if it is a TIFF-structured file.
-        return _read_tiff_tags(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns on corrupt EXIF: for us it is just absent
+        try:
+            with Image.open(p) as im:
+                exif = im.getexif()
+                return {**dict(exif), **dict(exif.get_ifd(EXIF_IFD))}
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            # Pillow cannot decode it as an image (RAW, CFA or 16-bit RGB TIFF): read the TIFF
+            # directories themselves if it is a TIFF-structured file.
+            return _read_tiff_tags(p)
 
 
 def _read_tiff_tags(p: Path) -> Dict[int, Any]:

@@ -100,10 +100,11 @@ def test_y_color_beats_unaligned_merge(seed: int) -> None:
     assert ours > base + 2.0, (ours, base)
 
 
-def test_static_scene_is_the_triangle_merge() -> None:
+@pytest.mark.parametrize("merge", ["robust", "published"])
+def test_static_scene_is_the_triangle_merge(merge: str) -> None:
     rad = background()
     ldrs, t = bracket([rad, rad, rad])
-    res = compute_color(ldrs, t)
+    res = compute_color(ldrs, t, AlignConfig(merge=merge))  # type: ignore[arg-type]
     tri = triangle_weights(ldrs[1])
     for k in (0, 2):  # trusted wherever the frame takes part in the merge
         used = tri[k].max(axis=2) > 0
@@ -112,12 +113,13 @@ def test_static_scene_is_the_triangle_merge() -> None:
     np.testing.assert_allclose(res.hdr, expected, rtol=2e-3, atol=1e-5)
 
 
-def test_short_frame_kept_where_the_reference_is_clipped() -> None:
+@pytest.mark.parametrize("merge", ["robust", "published"])
+def test_short_frame_kept_where_the_reference_is_clipped(merge: str) -> None:
     rad = background()
     rad[20:60, 30:90] *= 12.0  # saturates the reference (t = 4), not the short frame (t = 1)
     ldrs, t = bracket([rad, rad, rad], noise=0.0005, seed=2)
     assert (ldrs[1][25:55, 35:85] > 0.99).mean() > 0.5
-    res = compute_color(ldrs, t)
+    res = compute_color(ldrs, t, AlignConfig(merge=merge))  # type: ignore[arg-type]
     region = (slice(25, 55), slice(35, 85))
     assert res.masks[0][region].min() > 0.9
     rel = np.abs(res.hdr[region] - rad[region]) / rad[region]

@@ -34,7 +34,7 @@ def test_writes_the_selfhdr_layout_and_reads_back(root: Path) -> None:
     summary = prepare_color(root, "Training", workers=1, progress=False)
     assert (summary.written, summary.skipped) == (3, 0)
     out = root / "Training_align"
-    assert sorted(p.name for p in out.iterdir()) == ["train_001", "train_002", "train_003"]
+    assert sorted(p.name for p in out.iterdir()) == ["align.json", "train_001", "train_002", "train_003"]
     src = root / "Training" / "train_002"
     files = sorted(p.name for p in (out / "train_002").iterdir())
     assert files == ["HDRImg.hdr", "HDRImg_preview.png", "exposure.txt",

@@ -58,10 +58,20 @@ def test_refuses_swapped_and_repeated(radiance) -> None:
 
 def test_tolerance_rule() -> None:
     assert ec.allowed_deviation(2.0) == pytest.approx(ec.DEFAULT_TOLERANCE_STOPS + 2.0 * ec.RELATIVE_TOLERANCE)
-    d = ec.allowed_deviation(1.0)
-    assert ec.agrees(1.0, 1.0 + d - 1e-9) and not ec.agrees(1.0, 1.0 + d + 1e-6)
-    assert ec.agrees(1.0, 1.0 - d + 1e-9) and not ec.agrees(1.0, 1.0 - d - 1e-6)
+    for declared in (0.5, 1.0, 2.0, 3.0, -2.0):
+        d = ec.allowed_deviation(declared)
+        hi = declared + d if declared > 0 else declared - d
+        lo = max(abs(declared) - d, ec.MIN_GROWTH * abs(declared)) * np.sign(declared)
+        assert ec.agrees(declared, hi * (1 - 1e-9)) and not ec.agrees(declared, hi * (1 + 1e-6))
+        assert ec.agrees(declared, lo * (1 + 1e-9)) and not ec.agrees(declared, lo * (1 - 1e-6))
     assert ec.agrees(2.0, None)
+    assert ec.agrees(0.0, 0.2) and not ec.agrees(0.0, 0.3)
+    # The defaults in words: from a quarter of the declared step to 1.75× it plus 0.25 stop.
+    assert ec.accepted_range(1.0) == pytest.approx((0.25, 2.0))
+    assert ec.accepted_range(2.0) == pytest.approx((0.5, 3.75))
+    assert ec.accepted_range(3.0) == pytest.approx((0.75, 5.5))
+    assert ec.accepted_range(-2.0) == pytest.approx((-3.75, -0.5))
+    assert ec.accepted_range(2.0, tolerance_stops=10.0) == pytest.approx((0.5, 13.5))
 
 
 def test_too_few_pixels_cannot_tell() -> None:
