@@ -66,6 +66,11 @@ HIGH = 0.95
 MIN_PIXELS = 64
 MIN_FRACTION = 0.005
 """A pair with fewer usable pixels than max(MIN_PIXELS, MIN_FRACTION · H·W) is not judged."""
+MAX_SAMPLES = 2**19
+"""Frames above this many pixels are judged on a regular grid of about this many."""
+LEVELS = np.linspace(0.01, 0.99, 99)
+MAX_LEVEL_SAMPLES = 2**18
+"""The per-level view compares these quantiles of each channel, from at most this many pixels."""
 
 DEFAULT_TOLERANCE_STOPS: float = 0.25
 """Absolute part of the allowed deviation, in stops (see the module docstring for the study)."""
@@ -119,8 +124,8 @@ def agrees(declared_stops: float, measured_stops: Optional[float],
 
 
 def usable_mask(ldr: np.ndarray) -> np.ndarray:
-    """Pixels of an RGB LDR frame with every channel inside (LOW, HIGH)."""
-    return (ldr.min(axis=-1) > LOW) & (ldr.max(axis=-1) < HIGH)
+    """Per channel (H×W×3): values of an RGB LDR frame inside (LOW, HIGH)."""
+    return (ldr > LOW) & (ldr < HIGH)
 
 
 def measure_exposure_pairs(ldrs: Sequence[np.ndarray], times: Sequence[float],
@@ -137,22 +142,57 @@ def measure_exposure_pairs(ldrs: Sequence[np.ndarray], times: Sequence[float],
     if not (np.isfinite(t).all() and (t > 0).all()):
         raise ValueError(f"exposure times must be positive and finite, got {t.tolist()}")
     need = max(MIN_PIXELS, int(math.ceil(MIN_FRACTION * shape[0] * shape[1])))
-    masks = [usable_mask(np.asarray(x)) for x in ldrs]
+    # Large frames are judged on a regular grid of pixels (every k-th row and column): the
+    # statistics are medians, and a grid keeps each sample a real, unmixed pixel.
+    step = max(1, int(math.ceil(math.sqrt(shape[0] * shape[1] / MAX_SAMPLES))))
+    frames = [np.asarray(x, dtype=np.float32)[::step, ::step] for x in ldrs]
+    scale = step * step
+    masks = [usable_mask(x) for x in frames]
+    linear = [ldr_to_hdr(x, 1.0) for x in frames]
+    levels = [_levels(x) for x in frames]
     out = []
     for i in range(len(ldrs) - 1):
         j = i + 1
         declared = float(np.log2(t[j] / t[i]))
         both = masks[i] & masks[j]
-        pixels = int(both.sum())
+        pixels = int(both.any(axis=-1).sum()) * scale
         measured = None
         if pixels >= need:
-            # Per-pixel ratios, not the ratio of the two medians: a scene made of a few flat
-            # regions has a median that jumps between regions when a little shake or motion
-            # moves their borders (up to 1 stop of error at a 1-stop step in the study).
-            ratio = _linear_grey(ldrs[j], both) / _linear_grey(ldrs[i], both)
-            measured = float(np.median(np.log2(ratio)))
+            views = [_per_sample_step(linear[i], linear[j], both), _per_level_step(levels[i], levels[j])]
+            measured = min((v for v in views if v is not None), key=lambda v: abs(v - declared))
         out.append(PairCheck(i, j, declared, measured, pixels, agrees(declared, measured, tolerance_stops)))
     return out
+
+
+def _per_sample_step(lin_a: np.ndarray, lin_b: np.ndarray, both: np.ndarray) -> float:
+    """Median log2 ratio of linear values over the (pixel, channel) samples usable in both.
+
+    Per channel, so strongly coloured pixels (one channel clipped or black) still count; per
+    pixel, not the ratio of the two frames' medians, which jumps between the flat regions of
+    a scene when shake moves their borders.
+    """
+    ratio = lin_b[both] / lin_a[both]  # > 0: every sample exceeds LOW
+    return float(np.median(np.log2(ratio)))
+
+
+def _levels(ldr: np.ndarray) -> np.ndarray:
+    """Each channel's brightness quantiles (LEVELS) over the frame, at most MAX_LEVEL_SAMPLES."""
+    flat = ldr.reshape(-1, 3)
+    step = max(1, flat.shape[0] // MAX_LEVEL_SAMPLES)
+    return np.quantile(flat[::step], LEVELS, axis=0)
+
+
+def _per_level_step(qa: np.ndarray, qb: np.ndarray) -> Optional[float]:
+    """Median log2 ratio of the two frames' linearised quantiles where both are unclipped.
+
+    Compares brightness distributions, not pixels, so it holds when the frames are not
+    aligned (a hand-held bracket of a starry sky); None with fewer than 5 usable levels.
+    """
+    ok = (qa > LOW) & (qa < HIGH) & (qb > LOW) & (qb < HIGH)
+    if ok.sum() < 5:
+        return None
+    ratio = ldr_to_hdr(qb[ok].astype(np.float64), 1.0) / ldr_to_hdr(qa[ok].astype(np.float64), 1.0)
+    return float(np.median(np.log2(ratio)))
 
 
 def check_exposures(ldrs: Sequence[np.ndarray], times: Sequence[float], paths: Sequence[PathLike],
@@ -179,11 +219,6 @@ def check_exposures(ldrs: Sequence[np.ndarray], times: Sequence[float], paths: S
 def _range_text(declared_stops: float, tolerance_stops: float) -> str:
     lo, hi = accepted_range(declared_stops, tolerance_stops)
     return f"{lo:+.2f} to {hi:+.2f}"
-
-
-def _linear_grey(ldr: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    # Positive by construction: every channel of a usable pixel exceeds LOW.
-    return ldr_to_hdr(np.asarray(ldr, dtype=np.float64)[mask], 1.0).mean(axis=-1)
 
 
 # ----------------------------------------------------------------------------- the study
