@@ -7,6 +7,7 @@ README says it prints (other than lines with "...") is printed.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -64,7 +65,8 @@ def test_train_on_your_own_photos(tmp_path: Path) -> None:
         name = argv[0].removeprefix("selfhdr-")
         extra = TINY_TRAIN if name == "train" else []
         run = subprocess.run([sys.executable, "-m", "selfhdr", name, *argv[1:], *extra], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
         assert run.returncode == 0, run.stdout + run.stderr
         printed += run.stdout + run.stderr
     # What the README says each step prints is printed.

@@ -1,0 +1,125 @@
+"""Where an HDR prediction's error lies: static unclipped, static clipped and moving pixels.
+
+A synthetic scene is re-rendered from its dataset's ``synthetic.json`` (scenes depend only on
+(seed, split, index)), which gives its moving objects' masks per frame. A pixel is *moving*
+when an object covers it in any of the three frames (grown by ``GROW`` pixels: the objects'
+soft edges and the camera shake); a static pixel is *clipped* when the reference frame is
+over- or under-exposed there (its largest channel above ``HIGH`` or below ``LOW``), where the
+other frames must supply the radiance. Per region: PSNR-μ, the share of the image's squared
+μ-law error that lies there, and the share of pixels.
+
+``python -m selfhdr.engine.regions --data-root data/synthetic --split Test NAME=DIR ...``
+prints the table for the predictions in each ``DIR`` (``<scene>.hdr``, as test.py writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..data.scene import list_scenes
+from ..data.synthetic import MANIFEST, SyntheticSpec, make_scene, scene_rng
+from ..io import read_hdr
+from ..tonemap import mu_law
+
+REGIONS = ("static unclipped", "static clipped", "moving")
+GROW = 3
+HIGH = 0.95
+LOW = 0.05
+
+
+def synthetic_regions(root: Path, split: str, scene: str) -> Dict[str, np.ndarray]:
+    """Boolean H×W masks of the three regions of one scene of a synthetic dataset."""
+    manifest = Path(root) / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: not a synthetic dataset (region masks need its spec)")
+    spec = SyntheticSpec(**json.loads(manifest.read_text()))
+    index = int(scene.rsplit("_", 1)[1]) - 1
+    rendered = make_scene(spec, scene_rng(spec.seed, split, index))
+    label = Path(root) / split / scene / "HDRImg.hdr"
+    if label.is_file() and not np.allclose(read_hdr(label), rendered.hdr, atol=1e-2, rtol=1e-2):
+        raise ValueError(f"{label}: differs from the scene its synthetic.json renders (edited dataset?)")
+    moving = np.max(np.stack(rendered.object_masks), axis=0) > 0.01
+    if GROW:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GROW + 1, 2 * GROW + 1))
+        moving = cv2.dilate(moving.astype(np.uint8), kernel) > 0
+    peak = rendered.ldrs[1].max(axis=-1)
+    clipped = (peak > HIGH) | (peak < LOW)
+    return {"static unclipped": ~moving & ~clipped, "static clipped": ~moving & clipped, "moving": moving}
+
+
+def region_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
+                  masks: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, Dict[str, float]]:
+    """Per region over all scenes: PSNR-μ of the pooled pixels, share of squared μ error, of pixels."""
+    sq = {r: 0.0 for r in REGIONS}
+    count = {r: 0 for r in REGIONS}
+    for pred, gt, m in zip(preds, gts, masks):
+        err = (mu_law(np.clip(pred, 0, 1)) - mu_law(np.clip(gt, 0, 1))) ** 2
+        for r in REGIONS:
+            sq[r] += float(err[m[r]].sum())
+            count[r] += int(m[r].sum()) * err.shape[-1]
+    total_sq, total_n = sum(sq.values()), sum(count.values())
+    out = {}
+    for r in REGIONS:
+        mse = sq[r] / max(count[r], 1)
+        out[r] = {"psnr_mu": float(10 * np.log10(1.0 / max(mse, 1e-12))),
+                  "error_share": sq[r] / max(total_sq, 1e-30), "pixel_share": count[r] / max(total_n, 1)}
+    return out
+
+
+def region_table(root: Path, split: str, methods: Mapping[str, Path]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{method: region_scores}`` for the predictions ``<dir>/<scene>.hdr`` of each method."""
+    scenes = [d.name for d in list_scenes(Path(root) / split)]
+    masks = [synthetic_regions(root, split, s) for s in scenes]
+    gts = [read_hdr(Path(root) / split / s / "HDRImg.hdr") for s in scenes]
+    out = {}
+    for name, folder in methods.items():
+        missing = [s for s in scenes if not (Path(folder) / f"{s}.hdr").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: no prediction for {', '.join(missing)}")
+        preds = [read_hdr(Path(folder) / f"{s}.hdr") for s in scenes]
+        out[name] = region_scores(preds, gts, masks)
+    return out
+
+
+def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Rows: methods; per region PSNR-μ and the share of the squared μ-law error."""
+    first = next(iter(table.values()))
+    head = "| method | " + " | ".join(f"{r} ({first[r]['pixel_share']:.0%} of pixels): PSNR-μ / error share"
+                                       for r in REGIONS) + " |"
+    rows = [head, "|---|" + "---:|" * len(REGIONS)]
+    for name, scores in table.items():
+        rows.append(f"| {name} | " + " | ".join(f"{scores[r]['psnr_mu']:.2f} / {scores[r]['error_share']:.0%}"
+                                                 for r in REGIONS) + " |")
+    return "\n".join(rows)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Print the region table of the given prediction folders."""
+    p = argparse.ArgumentParser(prog="python -m selfhdr.engine.regions", description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--split", default="Test")
+    p.add_argument("methods", nargs="+", help="NAME=DIR: a folder of <scene>.hdr predictions")
+    args = p.parse_args(argv)
+    methods = {}
+    for item in args.methods:
+        name, eq, folder = item.partition("=")
+        if not eq:
+            p.error(f"{item!r}: expected NAME=DIR")
+        methods[name] = Path(folder)
+    try:
+        print(markdown(region_table(args.data_root, args.split, methods)))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

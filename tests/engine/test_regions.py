@@ -1,0 +1,73 @@
+"""selfhdr.engine.regions: the three regions partition each image and locate an error."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfhdr.data.synthetic import SyntheticSpec, write_dataset
+from selfhdr.engine.regions import REGIONS, main, region_scores, region_table, synthetic_regions
+from selfhdr.io import read_hdr, write_hdr
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    r = tmp_path_factory.mktemp("regions")
+    return write_dataset(r, SyntheticSpec(height=48, width=64, n_train=0, n_test=2, seed=1), progress=False)
+
+
+def test_regions_partition_the_image(root: Path) -> None:
+    m = synthetic_regions(root, "Test", "test_001")
+    stack = np.stack([m[r] for r in REGIONS]).astype(int)
+    assert (stack.sum(axis=0) == 1).all()
+    assert all(m[r].any() for r in REGIONS), {r: int(m[r].sum()) for r in REGIONS}
+
+
+def test_an_error_on_moving_pixels_is_found_there(root: Path, tmp_path: Path) -> None:
+    for scene in ["test_001", "test_002"]:
+        gt = read_hdr(root / "Test" / scene / "HDRImg.hdr")
+        moving = synthetic_regions(root, "Test", scene)["moving"]
+        write_hdr(tmp_path / f"{scene}.hdr", np.where(moving[..., None], gt * 0.5, gt))
+    (scores,) = region_table(root, "Test", {"x": tmp_path}).values()
+    assert scores["moving"]["error_share"] > 0.99
+    assert scores["static unclipped"]["psnr_mu"] > 60 > scores["moving"]["psnr_mu"]
+
+
+def test_region_scores_pool_pixels() -> None:
+    gt = np.full((2, 2, 3), 0.5, np.float32)
+    pred = gt.copy()
+    pred[0, 0] = 0.0  # one pixel of the "moving" region, fully wrong
+    masks = {"moving": np.array([[1, 0], [0, 0]], bool), "static clipped": np.zeros((2, 2), bool)}
+    masks["static unclipped"] = ~masks["moving"]
+    s = region_scores([pred], [gt], [masks])
+    assert s["moving"]["pixel_share"] == 0.25 and s["moving"]["error_share"] == 1.0
+    assert s["static clipped"]["pixel_share"] == 0.0
+
+
+def test_an_edited_dataset_is_refused(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    label = copy / "Test/test_001/HDRImg.hdr"
+    write_hdr(label, read_hdr(label)[::-1].copy())
+    assert main(["--data-root", str(copy), "--split", "Test", f"x={tmp_path}"]) == 2
+    assert "differs from the scene" in capsys.readouterr().err
+
+
+def test_masks_match_an_independent_reading(tmp_path: Path) -> None:
+    """Without camera shake, static pixels have the same radiance in every frame; the reference
+    frame (read from its file) is clipped exactly on the clipped region's static pixels."""
+    from selfhdr.data.synthetic import make_scene, scene_rng
+    from selfhdr.io import read_ldr
+
+    spec = SyntheticSpec(height=48, width=64, n_train=0, n_test=1, seed=2, shake_px=0.0, shake_deg=0.0)
+    root = write_dataset(tmp_path, spec, progress=False)
+    m = synthetic_regions(root, "Test", "test_001")
+    rad = make_scene(spec, scene_rng(2, "Test", 0)).radiance
+    changed = np.max([np.abs(r - rad[1]).max(axis=-1) for r in rad], axis=0) > 1e-4
+    assert changed.any() and not (changed & ~m["moving"]).any()
+    assert m["moving"].mean() < 0.5
+    ref = read_ldr(root / "Test/test_001/frame_2.tif").max(axis=-1)
+    bad = (ref > 0.95) | (ref < 0.05)
+    assert (bad[~m["moving"]] == m["static clipped"][~m["moving"]]).all() and bad.any()
