@@ -35,6 +35,8 @@ setup(
         "OpenEXR>=3.2",
         # Zero-copy, pickle-free checkpoint format.
         "safetensors>=0.4",
+        # Learning-curve plots in every run's results.md (selfhdr/engine/plots.py, Agg backend).
+        "matplotlib>=3.7",
     ],
     entry_points={"console_scripts": [f"selfhdr-{name} = selfhdr.cli.{module}:main" for name, module in commands]},
     extras_require={

@@ -1,4 +1,4 @@
-"""TensorBoard logging of scalars and μ-law image previews (rank 0 only)."""
+"""TensorBoard logging of scalars and μ-law image previews, and a plain scalar history (rank 0 only)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..tonemap import mu_law
+from .history import History
 
 
 class RunLogger:
-    """A thin wrapper over ``SummaryWriter`` that is a no-op when ``enabled`` is False."""
+    """A thin wrapper over ``SummaryWriter`` that is a no-op when ``enabled`` is False.
 
-    def __init__(self, log_dir: Path, enabled: bool = True) -> None:
+    With ``history`` (a ``.jsonl`` path) every scalar dict is also appended there, for the
+    learning curves of the run's report (see :mod:`selfhdr.engine.history`).
+    """
+
+    def __init__(self, log_dir: Path, enabled: bool = True, history: Optional[Path] = None) -> None:
         self.writer = None
+        self.history = History(history, enabled) if history is not None else None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -22,10 +28,17 @@ class RunLogger:
 
     def scalars(self, prefix: str, values: Dict[str, float], step: int) -> None:
         """Log ``prefix/name`` scalars."""
+        if self.history is not None:
+            self.history.append(prefix, step, values)
         if self.writer is None:
             return
         for k, v in values.items():
             self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
+
+    def restart(self, stage: str, step: int) -> None:
+        """Forget ``stage``'s history after ``step``, where it (re)starts, so resumed curves do not double."""
+        if self.history is not None:
+            self.history.restart(stage, step)
 
     def images(self, prefix: str, batch: Dict[str, Any], out: torch.Tensor, step: int,
                n: int = 2) -> None:

@@ -42,7 +42,7 @@ from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import MANIFEST, write_dataset
 from ..errors import ConfigError, InputError
-from ..io import atomic_write_text, check_output_dir, write_hdr_with_preview
+from ..io import check_output_dir, write_hdr_with_preview
 from ..losses.perceptual import load_vgg19_features
 from ..methods.base import Method
 from ..methods.classical import BASELINES
@@ -56,6 +56,7 @@ from .evaluate import evaluate_predictor, markdown_table, save_json
 from .fusion_eval import evaluate_fusion
 from .logger import RunLogger
 from .predict import predict_hdr
+from .report import HISTORY, write_report
 from .run_dir import open_run
 from .splits import SceneSet, Splits, resolve_splits
 from .trainer import Trainer
@@ -201,6 +202,7 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     trainer = Trainer(method, ds, tc, run.dir / stage, seed=cfg.seed, stage=stage, device=run.device,
                       num_workers=cfg.data.num_workers, meta=meta, dist=run.dist, validate=validator(run))
     trainer.resume()
+    logger.restart(stage, trainer.step)  # the steps after the checkpoint are logged again
     return trainer.fit(logger)
 
 
@@ -351,7 +353,7 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
     if cfg.method == "fusion":
         phases = Phases(["data", "fusion", "test fusion", "report"], enabled=info.is_main)
         phases.start("data")
-        with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
+        with RunLogger(r.dir / "tb", enabled=info.is_main, history=r.dir / HISTORY) as logger:
             return _run_fusion(r, logger, phases)
     phases = Phases(plan(cfg, r.splits), enabled=info.is_main)
     phases.start("data")
@@ -360,7 +362,7 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
     check_weights(r)
     test = r.splits.test
     results: Dict[str, Dict] = {}
-    with RunLogger(r.dir / "tb", enabled=info.is_main) as logger:
+    with RunLogger(r.dir / "tb", enabled=info.is_main, history=r.dir / HISTORY) as logger:
         if "baselines" in phases.names and info.is_main:
             phases.start("baselines")
             for name, fn in BASELINES.items():
@@ -419,15 +421,12 @@ def _report_hdr(r: Run, results: Dict[str, Dict]) -> None:
             lines.append("Outputs (.hdr + tonemapped .png per scene): " + ", ".join(outputs))
     n = len(test.labelled) if test is not None else 0
     where = f"{test.dir}" if test is not None else "(none)"
-    _report(r, results, "\n\n".join(lines), f"Test scenes in {where} ({n} labelled)")
-
-
-def _report(r: Run, details: Dict, table: str, what: str) -> None:
-    """Write ``results.json`` (``details``) and ``results.md`` (``table``); print the table."""
-    save_json(r.dir / "results.json", details)
-    atomic_write_text(r.dir / "results.md", table + "\n")
-    print(f"\n{what}; run folder {r.dir}")
-    print(table)
+    # The rows without a network, as lines on the curves of validation PSNR-μ.
+    refs = {k: scored[k]["psnr_mu"] for k in (*BASELINES, ROWS["color"]) if "psnr_mu" in scored.get(k, {})}
+    note = ("Dashed lines: PSNR-μ of the rows without a network on the full test images; the validation "
+            "curve scores the top-left eval.val_crop square of each validation scene.")
+    write_report(r.dir, results, "\n\n".join(lines), f"Test scenes in {where} ({n} labelled)", refs,
+                 refs_note=note if refs else "")
 
 
 def _run_fusion(r: Run, logger: RunLogger, phases: Phases) -> Dict[str, Dict]:
@@ -452,6 +451,7 @@ def _run_fusion(r: Run, logger: RunLogger, phases: Phases) -> Dict[str, Dict]:
                           num_workers=cfg.data.num_workers, meta=meta, dist=r.dist,
                           validate=validate if r.dist.is_main else None)
         trainer.resume()
+        logger.restart("fusion", trainer.step)
         trainer.fit(logger)
     if not r.dist.is_main:
         return {}
@@ -459,8 +459,10 @@ def _run_fusion(r: Run, logger: RunLogger, phases: Phases) -> Dict[str, Dict]:
     report = evaluate_fusion(find_pairs(val_root), load_fusion_net(final), out_dir=r.dir / "test" / "fusion")
     rows = {("fusion network" if m == "network" else m): {"mef_ssim": v} for m, v in report.means().items()}
     phases.start("report")
-    _report(r, report.to_dict(), markdown_table(rows, keys=["mef_ssim"]),
-            f"Fusion pairs {val_root} ({len(report.names)})")
+    refs = {m: v["mef_ssim"] for m, v in rows.items() if m != "fusion network"}
+    write_report(r.dir, report.to_dict(), markdown_table(rows, keys=["mef_ssim"]),
+                 f"Fusion pairs {val_root} ({len(report.names)})", refs, refs_key="mef_ssim",
+                 refs_note="Dashed lines: MEF-SSIM of the baselines on the same pairs.")
     return {k: {"mean": v} for k, v in rows.items()}
 
 

@@ -5,8 +5,8 @@ A synthetic scene is re-rendered from its dataset's ``synthetic.json`` (scenes d
 when an object covers it in any of the three frames (grown by ``GROW`` pixels: the objects'
 soft edges and the camera shake); a static pixel is *clipped* when the reference frame is
 over- or under-exposed there (its largest channel above ``HIGH`` or below ``LOW``), where the
-other frames must supply the radiance. Per region: PSNR-μ, the share of the image's squared
-μ-law error that lies there, and the share of pixels.
+other frames must supply the radiance. Per region: PSNR-μ and PSNR-l, the share of the image's
+squared μ-law and linear error that lies there, and the share of pixels.
 
 ``python -m selfhdr.engine.regions --data-root data/synthetic --split Test NAME=DIR ...``
 prints the table for the predictions in each ``DIR`` (``<scene>.hdr``, as test.py writes).
@@ -57,19 +57,24 @@ def synthetic_regions(root: Path, split: str, scene: str) -> Dict[str, np.ndarra
 def region_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
                   masks: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, Dict[str, float]]:
     """Per region over all scenes: PSNR-μ of the pooled pixels, share of squared μ error, of pixels."""
-    sq = {r: 0.0 for r in REGIONS}
+    sq = {(d, r): 0.0 for d in ("mu", "l") for r in REGIONS}
     count = {r: 0 for r in REGIONS}
     for pred, gt, m in zip(preds, gts, masks):
-        err = (mu_law(np.clip(pred, 0, 1)) - mu_law(np.clip(gt, 0, 1))) ** 2
+        p, g = np.clip(pred, 0, 1), np.clip(gt, 0, 1)
+        errs = {"mu": (mu_law(p) - mu_law(g)) ** 2, "l": (p - g) ** 2}
         for r in REGIONS:
-            sq[r] += float(err[m[r]].sum())
-            count[r] += int(m[r].sum()) * err.shape[-1]
-    total_sq, total_n = sum(sq.values()), sum(count.values())
-    out = {}
+            for d, err in errs.items():
+                sq[d, r] += float(err[m[r]].sum())
+            count[r] += int(m[r].sum()) * p.shape[-1]
+    total_n = sum(count.values())
+    out: Dict[str, Dict[str, float]] = {}
     for r in REGIONS:
-        mse = sq[r] / max(count[r], 1)
-        out[r] = {"psnr_mu": float(10 * np.log10(1.0 / max(mse, 1e-12))),
-                  "error_share": sq[r] / max(total_sq, 1e-30), "pixel_share": count[r] / max(total_n, 1)}
+        out[r] = {"pixel_share": count[r] / max(total_n, 1)}
+        for d in ("mu", "l"):
+            mse = sq[d, r] / max(count[r], 1)
+            total = sum(sq[d, q] for q in REGIONS)
+            out[r][f"psnr_{d}"] = float(10 * np.log10(1.0 / max(mse, 1e-12)))
+            out[r]["error_share" if d == "mu" else "error_share_l"] = sq[d, r] / max(total, 1e-30)
     return out
 
 
@@ -88,14 +93,15 @@ def region_table(root: Path, split: str, methods: Mapping[str, Path]) -> Dict[st
     return out
 
 
-def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Rows: methods; per region PSNR-μ and the share of the squared μ-law error."""
+def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], domain: str = "mu") -> str:
+    """Rows: methods; per region PSNR (``domain`` 'mu' or 'l') and that error's share."""
     first = next(iter(table.values()))
-    head = "| method | " + " | ".join(f"{r} ({first[r]['pixel_share']:.0%} of pixels): PSNR-μ / error share"
+    label, share = ("PSNR-μ", "error_share") if domain == "mu" else ("PSNR-l", "error_share_l")
+    head = "| method | " + " | ".join(f"{r} ({first[r]['pixel_share']:.0%} of pixels): {label} / error share"
                                        for r in REGIONS) + " |"
     rows = [head, "|---|" + "---:|" * len(REGIONS)]
     for name, scores in table.items():
-        rows.append(f"| {name} | " + " | ".join(f"{scores[r]['psnr_mu']:.2f} / {scores[r]['error_share']:.0%}"
+        rows.append(f"| {name} | " + " | ".join(f"{scores[r][f'psnr_{domain}']:.2f} / {scores[r][share]:.0%}"
                                                  for r in REGIONS) + " |")
     return "\n".join(rows)
 
@@ -114,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             p.error(f"{item!r}: expected NAME=DIR")
         methods[name] = Path(folder)
     try:
-        print(markdown(region_table(args.data_root, args.split, methods)))
+        table = region_table(args.data_root, args.split, methods)
+        print(markdown(table, "mu") + "\n\n" + markdown(table, "l"))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

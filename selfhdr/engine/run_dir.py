@@ -68,8 +68,10 @@ def _reset(run_dir: Path) -> None:
     # Results of a run that never trained were computed for the old config: drop them.
     for name in ("test", "tb"):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in ("results.json", "results.md"):
+    for name in ("results.json", "results.md", "history.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
+    for png in run_dir.glob("curves_*.png"):
+        png.unlink()
 
 
 def _describe(changes: List[Tuple[str, Any, Any]]) -> str:

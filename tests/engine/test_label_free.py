@@ -93,6 +93,9 @@ def test_no_labels_in_either_split(tiny_root: Path, tmp_path: Path, caplog: pyte
     assert out.count("stage1 epoch 1/1:") == 1  # each validation printed once
     assert "2 of 2 test scenes have no label" in out
     assert "test_001" not in (rd / "results.md").read_text() and "outputs only" in (rd / "results.md").read_text()
+    # The report's curves draw the proxy (no baselines to draw as lines: no labelled test scenes).
+    assert "![stage2](curves_stage2.png)" in (rd / "results.md").read_text() and (rd / "curves_stage2.png").is_file()
+    assert "proxy_psnr_mu_vs_Y_color" in (rd / "history.jsonl").read_text()
     assert json.loads((rd / "test" / "selfhdr" / "metrics.json").read_text())["unlabelled"] == ["test_001", "test_002"]
 
 

@@ -169,6 +169,7 @@ def _check_test_outputs(data: Path, rd: Path, cfg: Any, results: Dict[str, Dict]
                 assert results[row]["scenes"][name][k] == pytest.approx(expected[k], rel=1e-5), (row, k)
     table = (rd / "results.md").read_text().splitlines()
     saved = json.loads((rd / "results.json").read_text())
+    saved.pop("curves")
     for row, res in saved.items():
         for k in keys:
             assert res["mean"][k] == pytest.approx(np.mean([m[k] for m in res["scenes"].values()]), rel=1e-12)
@@ -209,7 +210,7 @@ def test_full_pipeline_artefacts(tiny_root: Path, tmp_path: Path, monkeypatch: p
     pred = read_hdr(rd / "test" / "selfhdr" / "test_001.hdr")
     gt = read_scene(tmp_path / "data" / "Test" / "test_001").hdr
     assert pred.shape == gt.shape and (rd / "test" / "selfhdr" / "test_001.png").is_file()
-    assert json.loads((rd / "results.json").read_text()).keys() == results.keys()
+    assert json.loads((rd / "results.json").read_text()).keys() == results.keys() | {"curves"}
     assert "| SelfHDR (AHDRNet) |" in (rd / "results.md").read_text()
     assert any((rd / "tb").iterdir())  # TensorBoard events
     # What the artefacts hold, and what each stage trained on.
@@ -278,3 +279,6 @@ def test_fusion_method_end_to_end(tmp_path: Path) -> None:
     # The HDR baselines (reference alone, unaligned merge) have no place in a fusion run.
     assert sorted(p.name for p in (rd / "test").iterdir()) == ["fusion"]
     assert "| fusion network |" in (rd / "results.md").read_text()
+    # The learning curves, with the baselines' MEF-SSIM as lines, beside the table.
+    assert "![fusion](curves_fusion.png)" in (rd / "results.md").read_text()
+    assert report["curves"] == {"fusion": "curves_fusion.png"} and (rd / "curves_fusion.png").stat().st_size > 10_000
