@@ -221,8 +221,14 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
                 return _coerce(arg, value, path)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} matches none of {args}")
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{path}: {value!r} is none of {' | '.join(_describe(a) for a in args)}")
     if origin is Literal:
+        if isinstance(value, bool) and not any(isinstance(a, bool) for a in args):
+            # YAML 1.1 reads an unquoted off/on/no/yes as a boolean: take the word the choices offer.
+            words = ("on", "yes", "true") if value else ("off", "no", "false")
+            value = next((w for w in words if w in args), value)
         if value not in args:
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
@@ -254,6 +260,16 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{path}: unsupported config type {tp}")  # pragma: no cover
+
+
+_KINDS = {bool: "true/false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+
+
+def _describe(tp: Any) -> str:
+    """A type as the config accepts it, for error messages ('auto', true/false, an integer)."""
+    if typing.get_origin(tp) is Literal:
+        return ", ".join(map(repr, typing.get_args(tp)))
+    return _KINDS.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def to_dict(cfg: Any) -> Dict[str, Any]:

@@ -16,6 +16,16 @@ torch.set_num_threads(2)
 TINY = SyntheticSpec(height=48, width=64, n_train=3, n_test=2, seed=7)
 
 
+@pytest.fixture(autouse=True)
+def _cpu_without_fast_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train.amp=auto`` resolves to fp32 in every test, whatever CPU runs the suite: numbers
+    compared across runs and tolerances stay machine-independent (tests of the detection fake
+    their own flags)."""
+    import selfhdr.engine.device as device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"fpu", "sse2", "avx2"}))
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-train/2-test synthetic dataset of 48×64 scenes (read-only: copy before mutating)."""

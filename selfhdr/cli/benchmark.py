@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 
 from selfhdr.cli import parser
 from selfhdr.archs import list_backbones
-from selfhdr.engine.benchmark import MODES, BenchConfig, markdown, run_benchmark, save
+from selfhdr.engine.benchmark import MODES, TRAIN_MODES, TRAIN_SETUPS, BenchConfig, markdown, run_benchmark, save
 
 
 def _sizes(text: str) -> List[Tuple[int, int]]:
@@ -34,13 +34,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--backbones", nargs="+", choices=list_backbones())
     p.add_argument("--sizes", type=_sizes, help="comma-separated HxW (or N for N×N), e.g. 256,1000x1500")
     p.add_argument("--modes", nargs="+", choices=list(MODES), help="inference modes")
+    p.add_argument("--train-modes", nargs="+", choices=list(TRAIN_MODES), help="training-step modes")
+    p.add_argument("--train-setups", nargs="+", choices=list(TRAIN_SETUPS),
+                   help="training batches: the demo's (8×64²) and/or the paper's")
     p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision"])
     p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
     p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")
     p.add_argument("--tile", type=int, help="tile side of the tiled modes, for every backbone")
     a = p.parse_args(argv)
     overrides = {k: v for k, v in (("backbones", a.backbones), ("sizes", a.sizes), ("modes", a.modes),
-                                   ("parts", a.parts), ("threads", a.threads), ("repeats", a.repeats))
+                                   ("parts", a.parts), ("threads", a.threads), ("repeats", a.repeats),
+                                   ("train_modes", a.train_modes), ("train_setups", a.train_setups))
                  if v is not None}
     cfg = BenchConfig.quick(**overrides) if a.quick else BenchConfig(**overrides)
     if a.tile:

@@ -33,6 +33,9 @@ Record = Dict[str, Any]
 # Published training settings (SelfHDR train.sh): batch 16 for the CNNs, 8 for transformers.
 PAPER_BATCH = {"AHDRNet": 16, "FSHDR": 16, "HDR-Transformer": 8, "SCTNet": 8}
 PAPER_PATCH = 128
+# configs/demo.yaml's train.batch_size and data.patch_size (tests check they still agree).
+DEMO_BATCH = 8
+DEMO_PATCH = 64
 # Largest computed tile side per backbone for the tiled modes (see selfhdr.inference):
 # AHDRNet/FSHDR in exact cropped tiles, transformers blended.
 DEFAULT_TILES = {"AHDRNet": 512, "FSHDR": 512, "HDR-Transformer": 512, "SCTNet": 512}
@@ -44,6 +47,18 @@ MODES: Dict[str, Dict[str, Any]] = {
     "bf16": {"eager": False, "precision": "bf16", "channels_last": True, "tiled": False, "malloc": "keep"},
     "bf16-tiled": {"eager": False, "precision": "bf16", "channels_last": True, "tiled": True, "malloc": "keep"},
 }
+# Training-step modes: precision, layout and torch.compile; 'auto' is what train.amp=auto and
+# train.channels_last=auto pick on this machine (resolved in the worker), 'compile' the same
+# with train.compile=true (inductor; its compile time is the warm-up step, reported apart).
+TRAIN_MODES: Dict[str, Dict[str, Any]] = {
+    "fp32": {"precision": "fp32", "channels_last": False, "compile": False},
+    "fp32-cl": {"precision": "fp32", "channels_last": True, "compile": False},
+    "bf16": {"precision": "bf16", "channels_last": False, "compile": False},
+    "bf16-cl": {"precision": "bf16", "channels_last": True, "compile": False},
+    "auto": {"precision": "auto", "channels_last": "auto", "compile": False},
+    "compile": {"precision": "auto", "channels_last": "auto", "compile": True},
+}
+TRAIN_SETUPS = ("demo", "paper")
 MIB = 1024.0 * 1024.0
 
 
@@ -60,7 +75,13 @@ class BenchConfig:
     repeats: Optional[int] = None
     """Timed repeats (median reported); None: 3 below one megapixel, else 2."""
     tiles: Dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TILES))
-    train_modes: List[str] = field(default_factory=lambda: ["fp32", "fp32-cl", "bf16-cl"])
+    train_modes: List[str] = field(default_factory=lambda: ["fp32", "fp32-cl", "bf16-cl", "auto"])
+    """Add 'compile' by hand: inductor's first step took 81 s for the demo's AHDRNet at 8×64² on
+    one AVX2 core (then 0.62 s/step against 0.53 s eager fp32), longer for larger networks."""
+    train_setups: List[str] = field(default_factory=lambda: list(TRAIN_SETUPS))
+    """'demo': every backbone at demo_batch × demo_patch²; 'paper': train_batch × train_patch²."""
+    demo_batch: int = DEMO_BATCH
+    demo_patch: int = DEMO_PATCH
     train_batch: Dict[str, int] = field(default_factory=lambda: dict(PAPER_BATCH))
     train_patch: int = PAPER_PATCH
     color_size: Tuple[int, int] = (1000, 1500)
@@ -81,8 +102,9 @@ class BenchConfig:
         """Small sizes and steps only: a smoke test of every part in a few minutes."""
         base = dict(sizes=[(64, 64), (128, 96)], modes=["eager", "fp32", "fp32-tiled", "bf16"],
                     tiles={k: 96 if k in ("AHDRNet", "FSHDR") else 80 for k in PAPER_BATCH},
-                    repeats=1, train_modes=["fp32", "bf16-cl"], train_batch={k: 2 for k in PAPER_BATCH},
-                    train_patch=64, color_size=(120, 180), data_size=(96, 128), data_workers=[0],
+                    repeats=1, train_modes=["fp32", "bf16-cl", "auto"], train_batch={k: 2 for k in PAPER_BATCH},
+                    train_patch=64, demo_batch=2, demo_patch=32, color_size=(120, 180),
+                    data_size=(96, 128), data_workers=[0],
                     data_steps=2)
         base.update(overrides)
         return cls(**base)
@@ -168,11 +190,18 @@ def _worker_train(spec: Record) -> Record:
 
     from ..inference import precision_context
     from ..losses.mu_l1 import mu_l1
+    from .device import resolve_amp, resolve_channels_last
 
+    cpu = torch.device("cpu")
     model = _build(spec).train()
-    fmt = torch.channels_last if spec["channels_last"] else torch.contiguous_format
+    precision, channels_last = spec["precision"], spec["channels_last"]
+    if precision == "auto":  # what the Trainer resolves train.amp=auto to here
+        precision = "bf16" if resolve_amp("auto", cpu) == "bf16" else "fp32"
+    channels_last = resolve_channels_last(channels_last, cpu, model, "off" if precision == "fp32" else precision)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    run = torch.compile(model) if spec.get("compile") else model
     b, p = spec["batch"], spec["patch"]
     g = torch.Generator().manual_seed(0)
     xs = [torch.rand(b, 6, p, p, generator=g).contiguous(memory_format=fmt) for _ in range(3)]
@@ -180,15 +209,16 @@ def _worker_train(spec: Record) -> Record:
 
     def step() -> None:
         # What the Trainer does per step: autocast forward + loss, backward, Adam.
-        with precision_context(spec["precision"], torch.device("cpu")):
-            loss = mu_l1(model(*xs), gt)
+        with precision_context(precision, cpu):
+            loss = mu_l1(run(*xs), gt)
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
         opt.step()
 
-    step()  # warm-up (Adam state, kernel creation)
+    _, first = _timed(step, 1)  # warm-up (Adam state, kernel creation; compilation with compile)
     _, rec = _timed(step, spec["repeats"])
-    rec["samples_per_s"] = b / rec["seconds"]
+    rec.update(samples_per_s=b / rec["seconds"], first_step_seconds=first["seconds"],
+               resolved=precision + ("-cl" if channels_last else "") + ("+compile" if spec.get("compile") else ""))
     return rec
 
 
@@ -363,12 +393,15 @@ def _inference_specs(cfg: BenchConfig, work: Path) -> List[Record]:
 def _train_specs(cfg: BenchConfig) -> List[Record]:
     specs = []
     for name in cfg.backbones:
-        for mode in cfg.train_modes:
-            precision, _, layout = mode.partition("-")
-            specs.append({"kind": "train", "backbone": name, "kwargs": cfg.model_kwargs.get(name, {}),
-                          "mode": mode, "precision": precision, "channels_last": layout == "cl",
-                          "batch": cfg.train_batch.get(name, 8), "patch": cfg.train_patch,
-                          "repeats": cfg.repeats or 2, "threads": cfg.threads, "malloc": "keep"})
+        for setup in cfg.train_setups:
+            if setup not in TRAIN_SETUPS:
+                raise ValueError(f"train setup {setup!r} is not one of {', '.join(TRAIN_SETUPS)}")
+            batch, patch = (cfg.demo_batch, cfg.demo_patch) if setup == "demo" else \
+                (cfg.train_batch.get(name, 8), cfg.train_patch)
+            for mode in cfg.train_modes:
+                specs.append({"kind": "train", "backbone": name, "kwargs": cfg.model_kwargs.get(name, {}),
+                              "setup": setup, "mode": mode, **TRAIN_MODES[mode], "batch": batch, "patch": patch,
+                              "repeats": cfg.repeats or 2, "threads": cfg.threads, "malloc": "keep"})
     return specs
 
 
@@ -392,6 +425,15 @@ def _finish_inference(records: List[Record]) -> None:
         base = eager.get((r["backbone"], r["size"]))
         if base and r.get("seconds"):
             r["speedup_vs_eager"] = base / r["seconds"]
+
+
+def _finish_train(records: List[Record]) -> None:
+    """Add the speed-up over the fp32 step of the same backbone and setup."""
+    fp32 = {(r["backbone"], r.get("setup")): r.get("seconds") for r in records if r.get("mode") == "fp32"}
+    for r in records:
+        base = fp32.get((r["backbone"], r.get("setup")))
+        if base and r.get("seconds"):
+            r["speedup_vs_fp32"] = base / r["seconds"]
 
 
 def machine_info() -> Record:
@@ -421,7 +463,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> 
     def run(part: str, spec: Record) -> None:
         rec = measure(spec, cfg)
         result[part].append(rec)
-        label = " ".join(str(spec.get(k)) for k in ("backbone", "size", "mode") if spec.get(k))
+        label = " ".join(str(spec.get(k)) for k in ("backbone", "size", "setup", "mode") if spec.get(k))
         progress(f"{part} {label}: " + (rec["error"] if "error" in rec else f"{rec.get('seconds', 0):.2f} s, "
                  f"{rec.get('peak_rss_mb', 0):.0f} MiB"))
 
@@ -434,6 +476,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> 
         if "train" in cfg.parts:
             for spec in _train_specs(cfg):
                 run("train", spec)
+            _finish_train(result["train"])
         if "color" in cfg.parts:
             h, w = cfg.color_size
             run("color", {"kind": "color", "height": h, "width": w, "size": _size_name(h, w),
@@ -488,12 +531,22 @@ def markdown(result: Record) -> str:
         lines += _table(["backbone", "size", "mode", "s", "s/MP", "× eager", "peak GiB", "max abs Δ vs eager"], rows)
         lines.append("")
     if result["train"]:
-        lines += ["One training step (forward, μ-law L1, backward, Adam) at the paper's batch and "
-                  "patch size:", ""]
-        rows = [[r["backbone"], f"{r['batch']}×{r['patch']}²", r["mode"]]
-                + ([f"failed: {r['error'][:60]}", "", ""] if "error" in r else
-                   [_f(r["seconds"]), _f(r["samples_per_s"]), _gib(r)]) for r in result["train"]]
-        lines += _table(["backbone", "batch", "mode", "s/step", "samples/s", "peak GiB"], rows)
+        lines += ["One training step (forward, μ-law L1, backward, Adam) at the demo's batch and patch "
+                  "(configs/demo.yaml; each backbone at the widths benchmarked here) and at the paper's; "
+                  "× fp32 = speed-up over the fp32 NCHW step of the same backbone and batch; -cl: "
+                  "channels-last; auto: what train.amp/channels_last=auto pick on this machine (in "
+                  "brackets); compile: auto plus train.compile (warm-up step incl. compilation apart):", ""]
+        rows = []
+        for r in result["train"]:
+            mode = r["mode"] + (f" ({r['resolved']})" if r.get("resolved") and r["mode"] in ("auto", "compile") else "")
+            head = [r["backbone"], r.get("setup", "paper"), f"{r['batch']}×{r['patch']}²", mode]
+            if "error" in r:
+                rows.append(head + [f"failed: {r['error'][:60]}", "", "", "", ""])
+                continue
+            rows.append(head + [_f(r["seconds"]), _f(r["samples_per_s"]), _f(r.get("speedup_vs_fp32"), "{:.2f}×"),
+                                _f(r.get("first_step_seconds")), _gib(r)])
+        lines += _table(["backbone", "setup", "batch", "mode", "s/step", "samples/s", "× fp32",
+                         "first step s", "peak GiB"], rows)
         lines.append("")
     rows = []
     for r in result["color"]:

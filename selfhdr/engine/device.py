@@ -7,7 +7,7 @@ import ctypes.util
 import os
 import random
 import sys
-from typing import Optional
+from typing import FrozenSet, Optional, Tuple
 
 import numpy as np
 import torch
@@ -26,6 +26,85 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but CUDA is not available (use 'auto' or 'cpu')")
     return dev
+
+
+# CPU flags of fast bf16 matrix maths (Linux /proc/cpuinfo names), strongest first.
+_BF16_FLAGS = (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"))
+
+
+def _cpu_flags(path: str = "/proc/cpuinfo") -> Optional[FrozenSet[str]]:
+    """The ``flags`` of the first CPU in /proc/cpuinfo; None where there is none (not Linux)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return None
+
+
+def bf16_support(device: torch.device) -> Tuple[bool, str]:
+    """Whether ``device`` runs bf16 matrix maths fast, and why (a phrase for the log).
+
+    CUDA: ``torch.cuda.is_bf16_supported`` without emulation (Ampere or newer). CPU: the
+    ``amx_bf16`` or ``avx512_bf16`` flag in /proc/cpuinfo; without that file, torch's CPU
+    capability when it names AMX or BF16; anything unknown counts as no, since emulated bf16
+    is slower than fp32 (an AVX2-only CPU converts every element).
+    """
+    if device.type == "cuda":
+        try:
+            fast = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # older torch: no emulation argument
+            fast = torch.cuda.is_bf16_supported()
+        return (True, "GPU supports bf16") if fast else (False, "no native bf16 on this GPU")
+    if device.type != "cpu":
+        return False, f"bf16 speed unknown on {device.type}"
+    flags = _cpu_flags()
+    if flags is not None:
+        for flag, name in _BF16_FLAGS:
+            if flag in flags:
+                return True, f"CPU has {name}"
+        return False, "no fast bf16 on this CPU"
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if "AMX" in capability or "BF16" in capability:
+        return True, f"CPU capability {capability}"
+    return False, f"no fast bf16 known for CPU capability {capability}"
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """True where bf16 autocast speeds training up on ``device`` (see :func:`bf16_support`)."""
+    return bf16_support(device)[0]
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``train.amp`` as run: 'auto' → 'bf16' where :func:`fast_bf16`, else 'off'; others as given."""
+    if amp == "auto":
+        return "bf16" if fast_bf16(device) else "off"
+    return amp
+
+
+def is_cnn(net: torch.nn.Module) -> bool:
+    """A purely convolutional network (convolutions, no linear layers or normalised tokens)."""
+    kinds = tuple(type(m) for m in net.modules())
+    tokens = (torch.nn.Linear, torch.nn.LayerNorm, torch.nn.MultiheadAttention)
+    return any(issubclass(k, torch.nn.Conv2d) for k in kinds) and not any(issubclass(k, tokens) for k in kinds)
+
+
+def resolve_channels_last(setting: object, device: torch.device, net: torch.nn.Module, amp: str) -> bool:
+    """``train.channels_last`` as run: 'auto' → on for a CNN trained in bf16 on the CPU.
+
+    That is where the channels-last oneDNN kernels pay most (``scripts/benchmark.py``: AHDRNet
+    bf16-cl 4.7× fp32 at the paper's batch). An fp32 run keeps the default layout so its
+    numbers stay bit-for-bit those of plain fp32 (channels-last fp32 is 1.1–1.3× faster for
+    the CNNs but rounds differently: set ``true`` for it); the transformers reshape tokens,
+    where channels-last gains ≤ 1.05×; CUDA keeps cuDNN's default choice.
+    """
+    if setting == "auto":
+        return device.type == "cpu" and amp == "bf16" and is_cnn(net)
+    return bool(setting)
 
 
 # glibc mallopt() parameters (malloc.h).

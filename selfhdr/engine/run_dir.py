@@ -26,6 +26,9 @@ SAFE_TO_CHANGE: Tuple[str, ...] = (
     "device", "threads", "dist_timeout_s", "deterministic",
     "train.log_every", "train.image_every", "train.checkpoint_every", "train.val_every",
     "train.max_nonfinite", "data.num_workers", "data.prepare_workers", "eval", "report",
+    # Speed settings, like device: they change how the rest trains (the Trainer warns when the
+    # resolved precision or layout differs from the checkpoint's), not results already computed.
+    "train.amp", "train.channels_last", "train.compile",
 )
 """Config paths (a section name covers its keys) that a started run may change."""
 

@@ -4,6 +4,10 @@ One "epoch" is ``iters_per_epoch`` optimiser steps (SelfHDR: 1200). The order of
 the crops depend only on (seed, epoch, index), and every stochastic loss is seeded per step,
 so a run interrupted and resumed from a checkpoint ends with the weights of an uninterrupted
 one. Non-finite losses or gradients skip the step; ``max_nonfinite`` in a row stop the run.
+
+Speed settings (``amp``, ``channels_last``, ``compile``) are resolved per device when the
+trainer is made and logged in one line per stage that says whether the numerics differ from
+plain fp32 (:meth:`Trainer.numerics`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -22,12 +26,14 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, SelfHDRError
 from ..methods.base import Method
-from .device import step_seed
+from .device import bf16_support, resolve_amp, resolve_channels_last, step_seed
 from .distributed import SINGLE, DistInfo, all_mean, any_rank, barrier
 from .logger import RunLogger
 from .state import load_latest_state, save_training_state
 
 log = logging.getLogger(__name__)
+
+_PRECISION = {"off": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast"}
 
 
 @dataclass
@@ -52,7 +58,14 @@ class TrainConfig:
     max_nonfinite: int = 20
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     grad_clip: Optional[float] = None
-    amp: Literal["off", "bf16", "fp16"] = "off"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    """Autocast: 'auto' (bf16 where the device has fast bf16 — CUDA with native bf16, a CPU
+    with AMX-BF16 or AVX512-BF16 — else fp32), 'off' (fp32), 'bf16', 'fp16' (CUDA only)."""
+    channels_last: Union[Literal["auto"], bool] = "auto"
+    """Channels-last model and inputs; 'auto': on for a CNN trained in bf16 on the CPU."""
+    compile: bool = False
+    """Wrap the network in ``torch.compile`` (inductor); if that fails on the first step
+    (no C++ compiler, an unsupported op) training continues eagerly after one warning."""
 
     def validate(self) -> None:
         """Reject impossible values."""
@@ -120,12 +133,19 @@ class Trainer:
         self.validate = validate
         self.meta = dict(meta or {})
         self.progress = progress and dist.is_main
-        self.net = method.net  # the bare network (DDP wraps it only while fitting)
+        self.net = method.net  # the bare network (DDP and torch.compile wrap it only while fitting)
         net = self.net
+        self.amp = resolve_amp(cfg.amp, device)
+        self.channels_last = resolve_channels_last(cfg.channels_last, device, net, self.amp)
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)  # in place: the parameters stay the same objects
+        # Set while the compiled network has not yet run a step: a failure there falls back to eager.
+        self._compile_pending = False
+        self._eager: Optional[torch.nn.Module] = None
         self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                           weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.lr_decay_every, cfg.lr_gamma)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")
         self.epoch = 0
         self.iteration = 0
         self.nonfinite = 0
@@ -148,7 +168,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "step": self.step,
             "nonfinite": self.nonfinite, "rng": torch.get_rng_state(),
-            "stage": self.stage, **self.meta,
+            "stage": self.stage, "amp": self.amp, "channels_last": self.channels_last, **self.meta,
         }
 
     def save(self) -> None:
@@ -170,6 +190,11 @@ class Trainer:
         self.nonfinite = int(state.get("nonfinite", 0))
         if "rng" in state:
             torch.set_rng_state(state["rng"])
+        was = (state.get("amp", self.amp), state.get("channels_last", self.channels_last))
+        if was != (self.amp, self.channels_last) and self.dist.is_main:
+            log.warning("%s: the checkpoint was trained with amp=%s, channels_last=%s and continues with "
+                        "amp=%s, channels_last=%s: the result will differ from an uninterrupted run",
+                        self.stage, *was, self.amp, self.channels_last)
         log.info("%s: resumed at epoch %d, iteration %d", self.stage, self.epoch, self.iteration)
         return True
 
@@ -184,7 +209,41 @@ class Trainer:
                           persistent_workers=False)
 
     def _to_device(self, batch: Dict[str, Any]) -> Dict[str, Any]:
-        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        out = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        if self.channels_last:
+            out = {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4
+                   else v for k, v in out.items()}
+        return out
+
+    def numerics(self) -> str:
+        """One line: how this stage trains and whether that changes the numerics from plain fp32."""
+        why = bf16_support(self.device)[1] if self.cfg.amp == "auto" else f"train.amp={self.cfg.amp}"
+        how = [f"{_PRECISION[self.amp]} ({why})"]
+        differ = [] if self.amp == "off" else [f"{self.amp} rounding"]
+        if self.channels_last:
+            how.append("channels-last")
+            differ.append("channels-last kernels round differently")
+        if self.cfg.compile:
+            how.append("torch.compile")
+            differ.append("compiled kernels fuse and reorder")
+        tail = f"numerics differ from fp32 ({'; '.join(differ)})" if differ else "numerics are plain fp32"
+        return f"{self.stage}: training in {', '.join(how)}: {tail}"
+
+    def _compile(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``torch.compile(module)``, or ``module`` itself (after one warning) if that is unavailable."""
+        self._eager = module
+        try:
+            compiled = torch.compile(module)
+        except Exception as exc:  # noqa: BLE001 - any failure to compile means training eagerly
+            self._compile_failed(exc)
+            return module
+        self._compile_pending = True
+        return compiled
+
+    def _compile_failed(self, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        log.warning("%s: train.compile: torch.compile failed (%s: %s); training eagerly instead "
+                    "(numerics then as without compile)", self.stage, type(exc).__name__, first)
 
     def fit(self, logger: Optional[RunLogger] = None) -> Path:
         """Train until ``epochs`` are done (resuming where a checkpoint left off); return model.pth."""
@@ -194,6 +253,8 @@ class Trainer:
         if len(self.dataset) < cfg.iters_per_epoch * cfg.batch_size:
             raise ValueError(f"dataset has {len(self.dataset)} items, fewer than "
                              f"iters_per_epoch × batch_size = {cfg.iters_per_epoch * cfg.batch_size}")
+        if self.dist.is_main:
+            log.info("%s", self.numerics())  # before the progress bar, which it would tear
         total = cfg.epochs * cfg.iters_per_epoch
         bar = tqdm(total=total, initial=self.step, desc=self.stage, disable=not self.progress,
                    dynamic_ncols=True, unit="it")
@@ -203,6 +264,8 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.method.net = DistributedDataParallel(self.net, device_ids=ids)
+        if cfg.compile:
+            self.method.net = self._compile(self.method.net)
         try:
             while self.epoch < cfg.epochs:
                 if set_epoch:
@@ -219,6 +282,9 @@ class Trainer:
         finally:
             bar.close()
             self.method.net = self.net
+            self._compile_pending = False
+            if self.channels_last:
+                self.net.to(memory_format=torch.contiguous_format)  # hand back the usual layout
         from ..archs.checkpoint import save_weights  # the published {'state_dict'} format
 
         if self.dist.is_main:
@@ -259,9 +325,8 @@ class Trainer:
                 break
             t0 = time.perf_counter()
 
-    def _train_step(self, batch: Dict[str, Any], names: Any) -> Optional[Dict[str, torch.Tensor]]:
-        cfg = self.cfg
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    def _forward_backward(self, batch: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             result = self.method.training_step(batch)
         loss = result["loss"].float()
@@ -269,6 +334,26 @@ class Trainer:
         # Backward always runs, so DDP's gradient all-reduce happens on every rank; then all
         # ranks agree whether the step is usable before anyone steps.
         self.scaler.scale(loss).backward()
+        return result, loss
+
+    def _train_step(self, batch: Dict[str, Any], names: Any) -> Optional[Dict[str, torch.Tensor]]:
+        cfg = self.cfg
+        if not self._compile_pending:
+            result, loss = self._forward_backward(batch)
+        else:
+            # Inductor compiles on the first forward and backward: a failure there (no C++
+            # compiler, an op it cannot lower) repeats the step eagerly; an error that is not
+            # the compiler's then raises from the eager step.
+            try:
+                result, loss = self._forward_backward(batch)
+            except Exception as exc:  # noqa: BLE001 - see above
+                self._compile_failed(exc)
+                assert self._eager is not None
+                self.method.net = self._eager
+                self._compile_pending = False
+                torch.manual_seed(step_seed(self.seed, self.stage, self.step))
+                result, loss = self._forward_backward(batch)
+            self._compile_pending = False
         self.scaler.unscale_(self.optimizer)
         params = [p for p in self.net.parameters() if p.grad is not None]
         if cfg.grad_clip:

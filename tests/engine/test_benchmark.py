@@ -23,7 +23,8 @@ def _quick(**kw: object) -> BenchConfig:
     # AHDRNet's radius is 9 here (exact tiles need overlap 18); SCTNet blends 64 pixels.
     base = dict(backbones=list(TINY), model_kwargs=TINY, sizes=[(88, 64)], isolate=False,
                 tiles={"AHDRNet": 48, "SCTNet": 80}, train_batch={"AHDRNet": 2, "SCTNet": 2},
-                train_modes=["bf16-cl"], train_patch=32, color_size=(64, 96), data_size=(64, 96),
+                train_modes=["fp32", "auto"], train_patch=32, demo_batch=2, demo_patch=16,
+                color_size=(64, 96), data_size=(64, 96),
                 data_steps=2, checkpoint=None)
     base.update(kw)
     return BenchConfig.quick(**base)  # type: ignore[arg-type]
@@ -31,7 +32,13 @@ def _quick(**kw: object) -> BenchConfig:
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    return run_benchmark(_quick(), progress=lambda _: None)
+    import selfhdr.engine.device as device
+
+    # In-process workers (isolate=False): fake an AVX2-only CPU so 'auto' is fp32 on any machine
+    # (a module fixture runs before conftest's per-test fake).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(device, "_cpu_flags", lambda: frozenset({"avx2"}))
+        return run_benchmark(_quick(), progress=lambda _: None)
 
 
 def test_inference_records(result: dict) -> None:
@@ -61,10 +68,13 @@ def test_tiled_modes_only_where_the_image_exceeds_the_tile(tmp_path: Path) -> No
 
 
 def test_train_color_data_records(result: dict) -> None:
-    assert {(r["backbone"], r["mode"]) for r in result["train"]} == {
-        (b, "bf16-cl") for b in TINY}
+    assert sorted((r["backbone"], r["setup"], r["mode"]) for r in result["train"]) == sorted(
+        (b, s, m) for b in TINY for s in ("demo", "paper") for m in ("fp32", "auto"))
     for r in result["train"]:
-        assert "error" not in r and r["seconds"] > 0 and r["batch"] == 2
+        assert "error" not in r and r["seconds"] > 0 and r["batch"] == 2, r
+        assert r["patch"] == (16 if r["setup"] == "demo" else 32)
+        assert r["speedup_vs_fp32"] > 0 and (r["mode"] != "fp32" or r["speedup_vs_fp32"] == 1.0)
+        assert r["resolved"] == "fp32", r  # auto on the faked AVX2 CPU: what the Trainer picks
     (color,) = result["color"]
     assert "error" not in color and color["seconds"] > 0
     (data,) = result["data"]
@@ -80,6 +90,10 @@ def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
     assert "| backbone | size | mode | s | s/MP | × eager |" in text
     assert "| AHDRNet | 88×64 | fp32-tiled 48 |" in text
     assert "Y_color preparation, 64×96 scene" in text and "data wait, AHDRNet" in text
+    assert "| backbone | setup | batch | mode | s/step | samples/s | × fp32 |" in text
+    assert "| AHDRNet | demo | 2×16² | fp32 |" in text and "| SCTNet | paper | 2×32² | auto (fp32) |" in text
+    (fp32_row,) = [l for l in text.splitlines() if l.startswith("| AHDRNet | demo | 2×16² | fp32 |")]
+    assert "| 1.00× |" in fp32_row
     # Every table row has as many cells as its header.
     for block in text.split("\n\n"):
         rows = [l for l in block.splitlines() if l.startswith("|")]
@@ -108,3 +122,38 @@ def test_worker_runs_in_its_own_process(tmp_path: Path) -> None:
                    "threads": 1, "malloc": "keep"}, cfg)
     assert "error" not in rec, rec
     assert rec["threads"] == 1 and rec["malloc_kept"] in (True, False) and rec["peak_rss_mb"] > 0
+
+
+def test_demo_setup_matches_the_demo_config() -> None:
+    from selfhdr.config import load_config
+    from selfhdr.engine.benchmark import DEMO_BATCH, DEMO_PATCH
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+    assert (cfg.train.batch_size, cfg.data.patch_size) == (DEMO_BATCH, DEMO_PATCH)
+
+
+def test_compile_mode_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compile row goes through torch.compile (here Dynamo's cheap 'eager' backend)."""
+    import torch
+
+    from selfhdr.engine.benchmark import TRAIN_MODES, run_worker
+
+    real, made = torch.compile, []
+    monkeypatch.setattr(torch, "compile", lambda m, **_: made.append(real(m, backend="eager")) or made[-1])
+    torch._dynamo.reset()
+    rec = run_worker({"kind": "train", "backbone": "AHDRNet", "kwargs": TINY["AHDRNet"], "mode": "compile",
+                      **TRAIN_MODES["compile"], "batch": 1, "patch": 16, "repeats": 1, "threads": 1})
+    torch._dynamo.reset()
+    assert len(made) == 1 and rec["resolved"] == "fp32+compile" and rec["first_step_seconds"] > 0
+
+
+def test_auto_mode_on_a_bf16_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto follows the Trainer's rules: bf16, channels-last for the CNN only."""
+    import selfhdr.engine.device as device
+    from selfhdr.engine.benchmark import TRAIN_MODES, run_worker
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    got = {name: run_worker({"kind": "train", "backbone": name, "kwargs": TINY[name], "mode": "auto",
+                             **TRAIN_MODES["auto"], "batch": 1, "patch": 16, "repeats": 1, "threads": 1})["resolved"]
+           for name in TINY}
+    assert got == {"AHDRNet": "bf16-cl", "SCTNet": "bf16"}
