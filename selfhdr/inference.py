@@ -285,6 +285,10 @@ def reconstruct(
                 f"tile ({tile} after rounding down to size_divisor {divisor}) must exceed "
                 f"overlap ({overlap} rounded up to a multiple of {divisor})"
             )
+    if device.type == "cpu":
+        from .engine.device import keep_freed_memory
+
+        keep_freed_memory()  # large feature maps reuse freed heap instead of faulting in pages
     prepare = _Prepare(channels_last)
     with torch.inference_mode(), precision_context(precision, device):
         padded = [pad_to_multiple(x, divisor) for x in (x1, x2, x3)]

@@ -15,7 +15,8 @@ from typing import List, Optional, Tuple
 
 from selfhdr.cli import parser
 from selfhdr.archs import list_backbones
-from selfhdr.engine.benchmark import MODES, TRAIN_MODES, TRAIN_SETUPS, BenchConfig, markdown, run_benchmark, save
+from selfhdr.engine.benchmark import MODES, TRAIN_MODES, TRAIN_SETUPS, BenchConfig, run_benchmark
+from selfhdr.engine.benchmark_report import markdown, save
 
 
 def _sizes(text: str) -> List[Tuple[int, int]]:
@@ -37,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train-modes", nargs="+", choices=list(TRAIN_MODES), help="training-step modes")
     p.add_argument("--train-setups", nargs="+", choices=list(TRAIN_SETUPS),
                    help="training batches: the demo's (8×64²) and/or the paper's")
-    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision"])
+    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision", "stream"])
     p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
     p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")
     p.add_argument("--tile", type=int, help="tile side of the tiled modes, for every backbone")

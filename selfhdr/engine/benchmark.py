@@ -28,6 +28,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .benchmark_stream import finish_floor, stream_specs, worker_floor, worker_stream
+from .benchmark_train import finish_train, train_specs, worker_train
+
 Record = Dict[str, Any]
 
 # Published training settings (SelfHDR train.sh): batch 16 for the CNNs, 8 for transformers.
@@ -39,9 +42,13 @@ DEMO_PATCH = 64
 # Largest computed tile side per backbone for the tiled modes (see selfhdr.inference):
 # AHDRNet/FSHDR in exact cropped tiles, transformers blended.
 DEFAULT_TILES = {"AHDRNet": 512, "FSHDR": 512, "HDR-Transformer": 512, "SCTNet": 512}
-# Inference modes: eager is the plain baseline; the others go through reconstruct().
+# Inference modes: eager is the plain baseline; the others go through reconstruct():
+# 'default' exactly as a user calls it, reconstruct(model, x1, x2, x3), in a fresh process
+# (glibc's default allocator until reconstruct itself changes it).
 MODES: Dict[str, Dict[str, Any]] = {
     "eager": {"eager": True, "precision": "fp32", "channels_last": False, "tiled": False, "malloc": "default"},
+    "default": {"eager": False, "default": True, "precision": "fp32", "channels_last": None, "tiled": False,
+                "malloc": "default"},
     "fp32": {"eager": False, "precision": "fp32", "channels_last": True, "tiled": False, "malloc": "keep"},
     "fp32-tiled": {"eager": False, "precision": "fp32", "channels_last": True, "tiled": True, "malloc": "keep"},
     "bf16": {"eager": False, "precision": "bf16", "channels_last": True, "tiled": False, "malloc": "keep"},
@@ -69,7 +76,7 @@ class BenchConfig:
     backbones: List[str] = field(default_factory=lambda: list(PAPER_BATCH))
     sizes: List[Tuple[int, int]] = field(default_factory=lambda: [(256, 256), (512, 512), (1000, 1500)])
     modes: List[str] = field(default_factory=lambda: list(MODES))
-    parts: List[str] = field(default_factory=lambda: ["infer", "train", "color", "data", "precision"])
+    parts: List[str] = field(default_factory=lambda: ["infer", "train", "color", "data", "precision", "stream"])
     threads: Optional[int] = None
     """Torch threads in every worker; None: all cores."""
     repeats: Optional[int] = None
@@ -89,6 +96,12 @@ class BenchConfig:
     data_backbone: str = "AHDRNet"
     data_workers: List[int] = field(default_factory=lambda: [0, 4])
     data_steps: int = 4
+    stream_scenes: List[int] = field(default_factory=lambda: [2, 20])
+    """Split sizes selfhdr-test streams over: its peak RSS must not grow from the first to the last."""
+    stream_size: Tuple[int, int] = (1000, 1500)
+    stream_backbone: str = "AHDRNet"
+    stream_kwargs: Dict[str, Any] = field(default_factory=dict)
+    """Constructor overrides of the streamed network; empty: published widths."""
     checkpoint: Optional[str] = "runs/demo/stage2/model.pth"
     data_root: Optional[str] = "data/synthetic"
     model_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
@@ -100,12 +113,13 @@ class BenchConfig:
     @classmethod
     def quick(cls, **overrides: Any) -> "BenchConfig":
         """Small sizes and steps only: a smoke test of every part in a few minutes."""
-        base = dict(sizes=[(64, 64), (128, 96)], modes=["eager", "fp32", "fp32-tiled", "bf16"],
+        base = dict(sizes=[(64, 64), (128, 96)], modes=["eager", "default", "fp32", "fp32-tiled", "bf16"],
                     tiles={k: 96 if k in ("AHDRNet", "FSHDR") else 80 for k in PAPER_BATCH},
                     repeats=1, train_modes=["fp32", "bf16-cl", "auto"], train_batch={k: 2 for k in PAPER_BATCH},
                     train_patch=64, demo_batch=2, demo_patch=32, color_size=(120, 180),
                     data_size=(96, 128), data_workers=[0],
-                    data_steps=2)
+                    data_steps=2, stream_scenes=[1, 3], stream_size=(64, 96),
+                    stream_kwargs={"nf": 4, "growth": 4, "n_dense": 1, "n_rdb": 1})
         base.update(overrides)
         return cls(**base)
 
@@ -151,6 +165,7 @@ def _worker_infer(spec: Record) -> Record:
 
     from ..inference import pad_to_multiple, reconstruct, unpad
     from ..metrics import psnr_mu
+    from .floor import macs
     from .predict import bracket_tensors
 
     model = _build(spec).eval()
@@ -170,11 +185,14 @@ def _worker_infer(spec: Record) -> Record:
 
     tile = spec.get("tile") if spec.get("tiled") else None
     run = (lambda f: eager(f)) if spec["eager"] else (lambda f: fast(f, tile))
+    if spec.get("default"):
+        run = lambda f: reconstruct(model, *f)  # noqa: E731 - the documented call, nothing else
     # Warm-up (thread pool, oneDNN kernels for these shapes): the whole input when small.
     run(xs if xs[0].numel() <= 6 * 512 * 512 else tuple(x[..., :64, :64] for x in xs))
     y, rec = _timed(lambda: run(xs), spec["repeats"])
     mp = xs[0].shape[-2] * xs[0].shape[-1] / 1e6
     rec["s_per_mp"] = rec["seconds"] / mp
+    rec["macs"] = macs(model, xs[0].shape[-2], xs[0].shape[-1])  # of the image, not of tiles and halos
     if spec.get("save"):
         torch.save(y, spec["save"])
     if spec.get("compare") and Path(spec["compare"]).exists():
@@ -182,43 +200,6 @@ def _worker_infer(spec: Record) -> Record:
         rec["max_abs_diff_vs_eager"] = float((y - ref).abs().max())
         rec["psnr_mu_vs_eager"] = None if rec["max_abs_diff_vs_eager"] == 0 else \
             psnr_mu(y[0].permute(1, 2, 0).numpy(), ref[0].permute(1, 2, 0).numpy())
-    return rec
-
-
-def _worker_train(spec: Record) -> Record:
-    import torch
-
-    from ..inference import precision_context
-    from ..losses.mu_l1 import mu_l1
-    from .device import resolve_amp, resolve_channels_last
-
-    cpu = torch.device("cpu")
-    model = _build(spec).train()
-    precision, channels_last = spec["precision"], spec["channels_last"]
-    if precision == "auto":  # what the Trainer resolves train.amp=auto to here
-        precision = "bf16" if resolve_amp("auto", cpu) == "bf16" else "fp32"
-    channels_last = resolve_channels_last(channels_last, cpu, model, "off" if precision == "fp32" else precision)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    run = torch.compile(model) if spec.get("compile") else model
-    b, p = spec["batch"], spec["patch"]
-    g = torch.Generator().manual_seed(0)
-    xs = [torch.rand(b, 6, p, p, generator=g).contiguous(memory_format=fmt) for _ in range(3)]
-    gt = torch.rand(b, 3, p, p, generator=g)
-
-    def step() -> None:
-        # What the Trainer does per step: autocast forward + loss, backward, Adam.
-        with precision_context(precision, cpu):
-            loss = mu_l1(run(*xs), gt)
-        opt.zero_grad(set_to_none=True)
-        loss.float().backward()
-        opt.step()
-
-    _, first = _timed(step, 1)  # warm-up (Adam state, kernel creation; compilation with compile)
-    _, rec = _timed(step, spec["repeats"])
-    rec.update(samples_per_s=b / rec["seconds"], first_step_seconds=first["seconds"],
-               resolved=precision + ("-cl" if channels_last else "") + ("+compile" if spec.get("compile") else ""))
     return rec
 
 
@@ -302,8 +283,8 @@ def _worker_precision(spec: Record) -> Record:
 
 
 WORKERS: Dict[str, Callable[[Record], Record]] = {
-    "infer": _worker_infer, "train": _worker_train, "color": _worker_color, "data": _worker_data,
-    "precision": _worker_precision,
+    "infer": _worker_infer, "train": worker_train, "color": _worker_color, "data": _worker_data,
+    "precision": _worker_precision, "floor": worker_floor, "stream": worker_stream,
 }
 
 
@@ -390,21 +371,6 @@ def _inference_specs(cfg: BenchConfig, work: Path) -> List[Record]:
     return specs
 
 
-def _train_specs(cfg: BenchConfig) -> List[Record]:
-    specs = []
-    for name in cfg.backbones:
-        for setup in cfg.train_setups:
-            if setup not in TRAIN_SETUPS:
-                raise ValueError(f"train setup {setup!r} is not one of {', '.join(TRAIN_SETUPS)}")
-            batch, patch = (cfg.demo_batch, cfg.demo_patch) if setup == "demo" else \
-                (cfg.train_batch.get(name, 8), cfg.train_patch)
-            for mode in cfg.train_modes:
-                specs.append({"kind": "train", "backbone": name, "kwargs": cfg.model_kwargs.get(name, {}),
-                              "setup": setup, "mode": mode, **TRAIN_MODES[mode], "batch": batch, "patch": patch,
-                              "repeats": cfg.repeats or 2, "threads": cfg.threads, "malloc": "keep"})
-    return specs
-
-
 def _data_specs(cfg: BenchConfig, work: Path) -> List[Record]:
     from ..data.synthetic import SyntheticSpec, write_dataset
 
@@ -425,15 +391,6 @@ def _finish_inference(records: List[Record]) -> None:
         base = eager.get((r["backbone"], r["size"]))
         if base and r.get("seconds"):
             r["speedup_vs_eager"] = base / r["seconds"]
-
-
-def _finish_train(records: List[Record]) -> None:
-    """Add the speed-up over the fp32 step of the same backbone and setup."""
-    fp32 = {(r["backbone"], r.get("setup")): r.get("seconds") for r in records if r.get("mode") == "fp32"}
-    for r in records:
-        base = fp32.get((r["backbone"], r.get("setup")))
-        if base and r.get("seconds"):
-            r["speedup_vs_fp32"] = base / r["seconds"]
 
 
 def machine_info() -> Record:
@@ -458,25 +415,27 @@ def machine_info() -> Record:
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> Record:
     """Measure everything ``cfg`` asks for; returns the JSON-ready result."""
     result: Record = {"machine": machine_info(), "config": asdict(cfg), "inference": [], "train": [],
-                      "color": [], "data": [], "precision": []}
+                      "color": [], "data": [], "precision": [], "floor": [], "stream": []}
 
     def run(part: str, spec: Record) -> None:
         rec = measure(spec, cfg)
         result[part].append(rec)
-        label = " ".join(str(spec.get(k)) for k in ("backbone", "size", "setup", "mode") if spec.get(k))
+        label = " ".join(str(spec.get(k)) for k in ("backbone", "size", "setup", "mode", "scenes") if spec.get(k))
         progress(f"{part} {label}: " + (rec["error"] if "error" in rec else f"{rec.get('seconds', 0):.2f} s, "
                  f"{rec.get('peak_rss_mb', 0):.0f} MiB"))
 
     with tempfile.TemporaryDirectory(prefix="selfhdr-bench-") as tmp:
         work = Path(tmp)
         if "infer" in cfg.parts:
+            run("floor", {"kind": "floor", "threads": cfg.threads})
             for spec in _inference_specs(cfg, work):
                 run("inference", spec)
             _finish_inference(result["inference"])
+            finish_floor(result["inference"], result["floor"][0].get("gflops", 0.0))
         if "train" in cfg.parts:
-            for spec in _train_specs(cfg):
+            for spec in train_specs(cfg):
                 run("train", spec)
-            _finish_train(result["train"])
+            finish_train(result["train"])
         if "color" in cfg.parts:
             h, w = cfg.color_size
             run("color", {"kind": "color", "height": h, "width": w, "size": _size_name(h, w),
@@ -488,95 +447,14 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> 
         if "precision" in cfg.parts and cfg.checkpoint and Path(cfg.checkpoint).is_file() and split.is_dir():
             run("precision", {"kind": "precision", "checkpoint": str(Path(cfg.checkpoint).resolve()),
                               "split": str(split.resolve()), "threads": cfg.threads})
+        if "stream" in cfg.parts:
+            for spec in stream_specs(cfg, work):
+                run("stream", spec)
     result["machine"]["load_after"] = os.getloadavg()[0]
     return result
 
 
 # ----------------------------------------------------------------------------- report
-
-
-def _f(v: Any, fmt: str = "{:.2f}") -> str:
-    return "–" if v is None else fmt.format(v)
-
-
-def _row(cells: List[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _table(head: List[str], rows: List[List[str]]) -> List[str]:
-    return [_row(head), "|" + "---|" * len(head), *(_row(r) for r in rows)]
-
-
-def _gib(r: Record) -> str:
-    return _f(r.get("peak_rss_mb", 0) / 1024 if r.get("peak_rss_mb") else None)
-
-
-def markdown(result: Record) -> str:
-    """The README's performance tables from a :func:`run_benchmark` result."""
-    m = result["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m.get('capability')}), torch {m['torch']}, "
-             f"{m['date']}; load average {m['load_before']:.2f} before, {m.get('load_after', 0):.2f} after.", ""]
-    if result["inference"]:
-        lines += ["Inference on one bracket (median of the repeats; peak RSS of the measuring process; "
-                  "× eager = speed-up over a plain fp32 no_grad NCHW forward of the whole image):", ""]
-        rows = []
-        for r in result["inference"]:
-            mode = r["mode"] + (f" {r['tile']}" if r.get("tile") else "")
-            if "error" in r:
-                rows.append([r["backbone"], r["size"], mode, f"failed: {r['error'][:60]}", "", "", "", ""])
-                continue
-            rows.append([r["backbone"], r["size"], mode, _f(r["seconds"]), _f(r["s_per_mp"]),
-                         _f(r.get("speedup_vs_eager"), "{:.2f}×"), _gib(r),
-                         _f(r.get("max_abs_diff_vs_eager"), "{:.1e}")])
-        lines += _table(["backbone", "size", "mode", "s", "s/MP", "× eager", "peak GiB", "max abs Δ vs eager"], rows)
-        lines.append("")
-    if result["train"]:
-        lines += ["One training step (forward, μ-law L1, backward, Adam) at the demo's batch and patch "
-                  "(configs/demo.yaml; each backbone at the widths benchmarked here) and at the paper's; "
-                  "× fp32 = speed-up over the fp32 NCHW step of the same backbone and batch; -cl: "
-                  "channels-last; auto: what train.amp/channels_last=auto pick on this machine (in "
-                  "brackets); compile: auto plus train.compile (warm-up step incl. compilation apart):", ""]
-        rows = []
-        for r in result["train"]:
-            mode = r["mode"] + (f" ({r['resolved']})" if r.get("resolved") and r["mode"] in ("auto", "compile") else "")
-            head = [r["backbone"], r.get("setup", "paper"), f"{r['batch']}×{r['patch']}²", mode]
-            if "error" in r:
-                rows.append(head + [f"failed: {r['error'][:60]}", "", "", "", ""])
-                continue
-            rows.append(head + [_f(r["seconds"]), _f(r["samples_per_s"]), _f(r.get("speedup_vs_fp32"), "{:.2f}×"),
-                                _f(r.get("first_step_seconds")), _gib(r)])
-        lines += _table(["backbone", "setup", "batch", "mode", "s/step", "samples/s", "× fp32",
-                         "first step s", "peak GiB"], rows)
-        lines.append("")
-    rows = []
-    for r in result["color"]:
-        rows.append([f"Y_color preparation, {r['size']} scene", "failed" if "error" in r else
-                     f"{r['seconds']:.2f} s/scene (CPU {r['cpu_seconds']:.2f} s, peak {_gib(r)} GiB)"])
-    for r in result["data"]:
-        label = f"data wait, {r['backbone']} batch {r['batch']}×{r['patch']}² on {r['size']} scenes, " \
-                f"{r['workers']} workers"
-        rows.append([label, "failed: " + r["error"][:60] if "error" in r else
-                     f"{100 * r['wait_share']:.1f}% of a step ({r['wait_seconds']:.3f} s wait, "
-                     f"{r['step_seconds']:.2f} s step; {100 * r['epoch_wait_share']:.1f}% over a "
-                     f"1200-step epoch incl. {r['first_wait_seconds']:.2f} s loader start)"])
-    for r in result["precision"]:
-        rows.append([f"bf16 vs fp32, {Path(r['checkpoint']).parent.name} checkpoint on "
-                     f"{Path(r['split']).parent.name}/Test", "failed: " + r["error"][:60] if "error" in r else
-                     f"PSNR-μ {r['psnr_mu_fp32']:.2f} → {r['psnr_mu_bf16']:.2f} dB "
-                     f"({r['psnr_mu_change']:+.3f} dB), max abs Δ {r['max_abs_diff']:.1e}"])
-    if rows:
-        lines += _table(["measurement", "result"], rows)
-    return "\n".join(lines) + "\n"
-
-
-def save(result: Record, out: Path) -> Path:
-    """Write ``out`` (JSON) and the Markdown table beside it (``.md``); returns the latter."""
-    from ..io import atomic_write_text
-
-    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
-    md = out.with_suffix(".md")
-    atomic_write_text(md, markdown(result))
-    return md
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from selfhdr.engine.benchmark import BenchConfig, markdown, measure, run_benchmark, save
+from selfhdr.engine.benchmark import BenchConfig, measure, run_benchmark
+from selfhdr.engine.benchmark_report import markdown, save
 
 TINY = {
     "AHDRNet": dict(nf=4, growth=4, n_dense=1, n_rdb=1),
@@ -44,10 +45,10 @@ def result() -> dict:
 def test_inference_records(result: dict) -> None:
     recs = result["inference"]
     assert {(r["backbone"], r["mode"]) for r in recs} == {
-        (b, m) for b in TINY for m in ("eager", "fp32", "fp32-tiled", "bf16")}
+        (b, m) for b in TINY for m in ("eager", "default", "fp32", "fp32-tiled", "bf16")}
     for r in recs:
         assert "error" not in r, r
-        for key in ("seconds", "cpu_seconds", "s_per_mp", "peak_rss_mb", "speedup_vs_eager"):
+        for key in ("seconds", "cpu_seconds", "s_per_mp", "peak_rss_mb", "speedup_vs_eager", "macs", "x_floor"):
             assert isinstance(r[key], float) and r[key] > 0 and math.isfinite(r[key]), key
         assert r["sys_seconds"] >= 0 and r["minor_faults"] >= 0
         if r["mode"] == "eager":
@@ -81,13 +82,26 @@ def test_train_color_data_records(result: dict) -> None:
     assert "error" not in data and 0.0 <= data["wait_share"] <= 1.0 and len(data["waits"]) == 2
 
 
+def test_floor_and_stream_records(result: dict) -> None:
+    (floor,) = result["floor"]
+    assert floor["gflops"] > 0.1
+    for r in result["inference"]:  # each row's MACs are of the whole image, whatever the mode
+        same = [q["macs"] for q in result["inference"] if q["backbone"] == r["backbone"]]
+        assert r["macs"] == same[0] and r["x_floor"] == pytest.approx(r["seconds"] * floor["gflops"] * 1e9
+                                                                       / (2 * r["macs"]))
+    assert [(r["scenes"], "error" in r) for r in result["stream"]] == [(1, False), (3, False)]
+    assert all(r["seconds_per_scene"] > 0 and r["peak_rss_mb"] > 0 for r in result["stream"])
+
+
 def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
     md_path = save(result, tmp_path / "bench" / "benchmark.json")
     loaded = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
-    assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision"}
+    assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision", "floor", "stream"}
     text = md_path.read_text()
     assert text == markdown(loaded)
-    assert "| backbone | size | mode | s | s/MP | × eager |" in text
+    assert "| backbone | size | mode | s | s/MP | × eager | × floor |" in text
+    assert "| AHDRNet | 88×64 | default |" in text
+    assert "selfhdr-test over 1 scenes of 64×96, AHDRNet (reduced widths)" in text
     assert "| AHDRNet | 88×64 | fp32-tiled 48 |" in text
     assert "Y_color preparation, 64×96 scene" in text and "data wait, AHDRNet" in text
     assert "| backbone | setup | batch | mode | s/step | samples/s | × fp32 |" in text
