@@ -68,6 +68,7 @@ TABLE: List[Entry] = [
     Entry("python scripts/predict.py --checkpoint model.pth --input", "run", "predict-folder"),
     Entry("/usr/bin/time -v python scripts/predict.py", "run", "predict-timed"),
     Entry("python -m selfhdr", "run", "list"),
+    Entry("python -m selfhdr.engine.regions", "run", "regions"),
     Entry("python scripts/train.py --config configs/selfhdr_ahdrnet.yaml", "parse",
           "Kalantari's dataset, torchvision's ImageNet VGG19 weights, 180,000 iterations"),
     Entry("torchrun", "parse", "4 GPUs"),
