@@ -102,7 +102,7 @@ def check_parse(ex: Example, entry: Entry, w: Path) -> None:
             assert (w / value.data.root / value.data.train_split).is_dir()
 
 
-BASE = {"train": [], "import": ["--input", "i", "--out", "o"], "prepare-color": ["--data-root", "d"],
+BASE = {"train": [], "benchmark": [], "import": ["--input", "i", "--out", "o"], "prepare-color": ["--data-root", "d"],
         "test": ["--checkpoint", "m.pth", "--data-root", "d", "--out", "o"],
         "predict": ["--checkpoint", "m.pth", "--out", "o", "--images", "a", "b", "c"]}
 

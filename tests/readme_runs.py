@@ -122,6 +122,7 @@ JOBS: Dict[str, Job] = {
                           printed=("2 brackets predicted, 0 refused",)),
     "predict-timed": Job(files=("out.hdr", "out.png"), printed=("Maximum resident set size",)[:TIME.exists()]),
     "list": Job(printed=tuple(f"selfhdr-{name} " for name in COMMANDS)),
+    "label-study": Job(("demo",), printed=("| run | Y_color PSNR-μ / PSNR-l (train) |", "| demo |")),
     "regions": Job(("demo",), printed=("| method | static unclipped (", "| SelfHDR |", "| Y_color |")),
 }
 

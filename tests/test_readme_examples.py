@@ -68,7 +68,7 @@ def test_example(ex: Example, workdir: Path, request: pytest.FixtureRequest, mon
 
 
 BREAKS = [  # (README text, broken on purpose, what the check of that example then raises)
-    ("--parts infer", "--part infer", SystemExit),  # a renamed flag of a parsed command
+    ("--parts infer --repeats 1", "--part infer --repeats 1", SystemExit),  # a renamed flag of a parsed command
     ("`--aligned-inputs`", "`--aligned-input`", AssertionError),  # an abbreviation is no flag
     ("# data.root: data/kalantari", "# data.root: data/kalantari2", AssertionError),  # the config says otherwise
     ('overlap=None, precision="fp32"', 'overlap=64, precision="fp32"', AssertionError),  # a wrong default

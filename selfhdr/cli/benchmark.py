@@ -42,6 +42,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
     p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")
     p.add_argument("--tile", type=int, help="tile side of the tiled modes, for every backbone")
+    p.add_argument("--stream-scenes", type=int, nargs="+", help="split sizes of the stream part (default 2 20)")
+    p.add_argument("--stream-widths", choices=["published", "demo"], default="published",
+                   help="the streamed AHDRNet: published widths, or the demo's (configs/demo.yaml)")
     a = p.parse_args(argv)
     overrides = {k: v for k, v in (("backbones", a.backbones), ("sizes", a.sizes), ("modes", a.modes),
                                    ("parts", a.parts), ("threads", a.threads), ("repeats", a.repeats),
@@ -50,6 +53,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = BenchConfig.quick(**overrides) if a.quick else BenchConfig(**overrides)
     if a.tile:
         cfg.tiles = {name: a.tile for name in list_backbones()}
+    if a.stream_scenes:
+        cfg.stream_scenes = a.stream_scenes
+    if a.stream_widths == "demo":
+        from selfhdr.config import load_config
+
+        node = dict(load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml").model)
+        cfg.stream_backbone = node.pop("type")
+        cfg.stream_kwargs = node
     result = run_benchmark(cfg, progress=lambda msg: print(msg, flush=True))
     md = save(result, a.out)
     print()
