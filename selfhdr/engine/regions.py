@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -78,8 +78,9 @@ def region_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     return out
 
 
-def region_table(root: Path, split: str, methods: Mapping[str, Path]) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """``{method: region_scores}`` for the predictions ``<dir>/<scene>.hdr`` of each method."""
+def region_table(root: Path, split: str, methods: Mapping[str, Path],
+                 score: Callable[..., Dict[str, Dict[str, float]]] = region_scores) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{method: score(preds, gts, masks)}`` for the predictions ``<dir>/<scene>.hdr`` of each method."""
     scenes = [d.name for d in list_scenes(Path(root) / split)]
     masks = [synthetic_regions(root, split, s) for s in scenes]
     gts = [read_hdr(Path(root) / split / s / "HDRImg.hdr") for s in scenes]
@@ -89,7 +90,29 @@ def region_table(root: Path, split: str, methods: Mapping[str, Path]) -> Dict[st
         if missing:
             raise FileNotFoundError(f"{folder}: no prediction for {', '.join(missing)}")
         preds = [read_hdr(Path(folder) / f"{s}.hdr") for s in scenes]
-        out[name] = region_scores(preds, gts, masks)
+        out[name] = score(preds, gts, masks)
+    return out
+
+
+BANDS = ((0.0, 1e-3), (1e-3, 1e-2), (1e-2, 1e-1), (1e-1, 1.0))
+"""Label brightness bands (linear, of the label's pixel mean) for :func:`band_scores`."""
+
+
+def band_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], masks: Sequence[Mapping[str, np.ndarray]],
+                region: str = "static unclipped") -> Dict[str, Dict[str, float]]:
+    """Within one region, per label-brightness band: share of the region's pixels, PSNR-μ, mean μ error."""
+    errs, levels = [], []
+    for pred, gt, m in zip(preds, gts, masks):
+        e = mu_law(np.clip(pred, 0, 1)) - mu_law(np.clip(gt, 0, 1))
+        errs.append(e[m[region]])
+        levels.append(np.clip(gt, 0, 1)[m[region]].mean(axis=-1))
+    e, g = np.concatenate(errs), np.concatenate(levels)
+    out = {}
+    for lo, hi in BANDS:
+        k = (g >= lo) & (g < hi) if hi < 1.0 else (g >= lo)
+        mse = float((e[k] ** 2).mean()) if k.any() else float("nan")
+        out[f"{lo:g}-{hi:g}"] = {"pixel_share": float(k.mean()), "psnr_mu": float(10 * np.log10(1.0 / max(mse, 1e-12))),
+                                  "bias_mu": float(e[k].mean()) if k.any() else float("nan")}
     return out
 
 
@@ -106,12 +129,24 @@ def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], domain: str
     return "\n".join(rows)
 
 
+def band_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Rows: methods; per band (its share of the static unclipped pixels) PSNR-μ / mean μ error."""
+    first = next(iter(table.values()))
+    rows = ["| method | " + " | ".join(f"label {b} ({v['pixel_share']:.0%})" for b, v in first.items()) + " |",
+            "|---|" + "---:|" * len(first)]
+    for name, bands in table.items():
+        rows.append(f"| {name} | " + " | ".join(f"{v['psnr_mu']:.1f} / {v['bias_mu']:+.4f}" for v in bands.values()) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Print the region table of the given prediction folders."""
     p = argparse.ArgumentParser(prog="python -m selfhdr.engine.regions", description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--split", default="Test")
     p.add_argument("methods", nargs="+", help="NAME=DIR: a folder of <scene>.hdr predictions")
+    p.add_argument("--bands", action="store_true",
+                   help="instead: PSNR-μ per label-brightness band within the static unclipped region")
     args = p.parse_args(argv)
     methods = {}
     for item in args.methods:
@@ -120,8 +155,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             p.error(f"{item!r}: expected NAME=DIR")
         methods[name] = Path(folder)
     try:
-        table = region_table(args.data_root, args.split, methods)
-        print(markdown(table, "mu") + "\n\n" + markdown(table, "l"))
+        if args.bands:
+            print(band_markdown(region_table(args.data_root, args.split, methods, band_scores)))
+        else:
+            table = region_table(args.data_root, args.split, methods)
+            print(markdown(table, "mu") + "\n\n" + markdown(table, "l"))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -71,3 +71,18 @@ def test_masks_match_an_independent_reading(tmp_path: Path) -> None:
     ref = read_ldr(root / "Test/test_001/frame_2.tif").max(axis=-1)
     bad = (ref > 0.95) | (ref < 0.05)
     assert (bad[~m["moving"]] == m["static clipped"][~m["moving"]]).all() and bad.any()
+
+
+def test_band_scores_put_an_error_in_its_band() -> None:
+    from selfhdr.engine.regions import band_scores
+
+    gt = np.concatenate([np.full((1, 4, 3), 5e-4), np.full((1, 4, 3), 0.3)]).astype(np.float32)
+    pred = gt.copy()
+    pred[1] *= 1.2  # only the bright half is wrong, and too bright
+    masks = {"static unclipped": np.ones((2, 4), bool)}
+    s = band_scores([pred], [gt], [masks])
+    assert s["0-0.001"]["pixel_share"] == 0.5 and s["0-0.001"]["psnr_mu"] > 100
+    gt[1, 0] = 1.0  # a clipped label counts in the brightest band
+    assert band_scores([pred], [gt], [masks])["0.1-1"]["pixel_share"] == 0.5
+    assert s["0.1-1"]["psnr_mu"] < 40 and s["0.1-1"]["bias_mu"] > 0
+    assert np.isnan(s["0.001-0.01"]["bias_mu"])
