@@ -69,3 +69,21 @@ def write_camera_brackets(folder: Path, n: int, seed: int = 0, height: int = 48,
             Image.fromarray(img).save(path, quality=92, exif=ex)
             written.append(path)
     return written
+
+
+def crash_stage2_at(monkeypatch: pytest.MonkeyPatch, call: int):  # type: ignore[no-untyped-def]
+    """Make SelfHDR stage 2's ``call``-th training step raise KeyboardInterrupt (a crash);
+    returns the real ``training_step`` so the test can restore it for the resume."""
+    from selfhdr.methods.selfhdr import SelfHDRStage2
+
+    real = SelfHDRStage2.training_step
+    calls = {"n": 0}
+
+    def crash(self, batch):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(SelfHDRStage2, "training_step", crash)
+    return real

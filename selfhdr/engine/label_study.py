@@ -24,9 +24,8 @@ from ..data.scene import list_scenes, read_scene
 from ..io import read_hdr
 from ..methods.selfhdr import stage1_masks, stage2_mask
 from ..metrics import psnr_l, psnr_mu
+from .pipeline import ALIGN_SUFFIX
 from .predict import bracket_tensors
-
-ALIGN_SUFFIX = "_align"
 
 
 def _chw(img: np.ndarray) -> torch.Tensor:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from conftest import crash_stage2_at
 from selfhdr.archs import build_from_node, load_checkpoint
 from selfhdr.config import load_config
 from selfhdr.data import BracketDataset, read_scene
@@ -236,16 +237,7 @@ def test_full_pipeline_artefacts(tiny_root: Path, tmp_path: Path, monkeypatch: p
 
 def test_resume_after_a_crash_in_stage2(tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg(tiny_root, tmp_path, name="crash", **{"report.supervised": "false", "train.checkpoint_every": "1"})
-    real = SelfHDRStage2.training_step
-    calls = {"n": 0}
-
-    def crash(self, batch):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, batch)
-
-    monkeypatch.setattr(SelfHDRStage2, "training_step", crash)
+    real = crash_stage2_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     rd = tmp_path / "runs" / "crash"

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import crash_stage2_at
 from selfhdr.config import load_config
 from selfhdr.engine.history import History, read_history, series
 from selfhdr.engine.pipeline import run
@@ -107,16 +108,7 @@ def _lines(path: Path, tag: str) -> List[int]:
 def test_report_curves_and_history_across_a_resume(tiny_root: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg(tiny_root, tmp_path)
-    real = SelfHDRStage2.training_step
-    calls = {"n": 0}
-
-    def crash(self, batch):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 5:  # step 5: step 4 is logged, the last checkpoint is at step 3
-            raise KeyboardInterrupt
-        return real(self, batch)
-
-    monkeypatch.setattr(SelfHDRStage2, "training_step", crash)
+    real = crash_stage2_at(monkeypatch, 5)  # step 5: step 4 is logged, the last checkpoint is at step 3
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     rd = tmp_path / "runs" / "report"
