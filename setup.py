@@ -21,6 +21,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["selfhdr", "selfhdr.*"]),
+    # HDR-VDP-2 spectra and pyramid filter taps (selfhdr/metrics/hdrvdp/data/README.txt), Octave driver
+    package_data={"selfhdr.metrics.hdrvdp": ["data/*.csv", "data/*.txt", "hdrvdp_octave_driver.m"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -30,6 +32,8 @@ setup(
         "pyyaml>=6.0",
         "tensorboard>=2.14",
         "scikit-image>=0.21",
+        # pchip resampling of HDR-VDP-2 spectra (already required by scikit-image)
+        "scipy>=1.10",
         "tqdm>=4.65",
         # OpenCV's wheels ship without OpenEXR support; the ASWF bindings read and write .exr.
         "OpenEXR>=3.2",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from .align.config import AlignConfig
 from .archs.registry import check_node
 from .data.synthetic import SyntheticSpec
+from .engine.evaluate import METRIC_KEYS, HDRVDP2Config, check_metrics
 from .engine.trainer import TrainConfig
 from .errors import ConfigError
 from .io.atomic import atomic_write_text
@@ -69,6 +71,19 @@ class EvalConfig:
     """Validation PSNR-μ on the top-left val_crop × val_crop of each test image (SelfHDR)."""
     aligned_inputs: bool = False
     """Test on flow-aligned inputs (``<test_split>_align``), as the published code does for FSHDR."""
+    metrics: List[str] = field(default_factory=lambda: list(METRIC_KEYS))
+    """Columns of the test step's metrics.json and table, any of psnr_mu, psnr_l, ssim_mu, ssim_l,
+    hdr_vdp2 (HDR-VDP-2's Q: seconds per megapixel, so not a default)."""
+    hdr_vdp2: HDRVDP2Config = field(default_factory=HDRVDP2Config)
+    """How hdr_vdp2 is called: {scale: 65535.0, pixels_per_degree: 30.0, color_encoding: rgb-bt.709},
+    LRT-HDR's Metrics/eval_HDRv.m (SelfHDR's paper does not state its call)."""
+
+    def validate(self) -> None:
+        """Reject unknown metric names (before any work starts)."""
+        try:
+            check_metrics(self.metrics)
+        except ValueError as exc:
+            raise ConfigError(f"eval.metrics: {exc}") from None
 
 
 @dataclass
@@ -207,6 +222,9 @@ def from_dict(cls: Type[T], data: Any, path: str = "") -> T:
     return obj
 
 
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -252,6 +270,9 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            # YAML 1.1 reads 4e-3 and 1e5 (no dot in the mantissa) as strings: take the number.
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)

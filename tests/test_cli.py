@@ -93,6 +93,27 @@ def test_test_py_on_unlabelled_scenes(unlabelled: Path, checkpoint: Path, tmp_pa
     assert rc == 0 and "note: no scene has a label" in capsys.readouterr().out
 
 
+def test_test_py_hdr_vdp2_column(unlabelled: Path, checkpoint: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    rc = evaluate_cli(["--checkpoint", str(checkpoint), "--data-root", str(unlabelled), "--out", str(out),
+                       "--metrics", "psnr_mu,psnr_l,ssim_mu,ssim_l,hdr_vdp2"])
+    printed = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert "| method | PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | HDR-VDP-2 |" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["scenes"]["test_002"]["hdr_vdp2"]) and metrics["unlabelled"] == ["test_001"]
+    row = next(line for line in printed if line.startswith("| test_002 |"))
+    assert row.endswith(f" {metrics['scenes']['test_002']['hdr_vdp2']:.2f} |")
+    # A misspelt metric fails at once, before the (here missing) checkpoint is even opened.
+    with pytest.raises(SystemExit) as exc:
+        evaluate_cli(["--checkpoint", "missing.pth", "--data-root", str(unlabelled),
+                      "--out", str(tmp_path / "o2"), "--metrics", "psnr_mu,hdrvdp"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "unknown metric 'hdrvdp'; valid metrics: psnr_mu, psnr_l, ssim_mu, ssim_l, " \
+        "hdr_vdp2" in err and not (tmp_path / "o2").exists()
+
+
 def _assert_clean_failure(capsys: pytest.CaptureFixture, rc: int, *needles: str) -> None:
     err = capsys.readouterr().err
     assert rc == 2, err

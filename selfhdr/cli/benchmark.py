@@ -2,7 +2,9 @@
 
 Example: ``python scripts/benchmark.py`` (the README's performance table, about an hour on
 2 cores), ``python scripts/benchmark.py --quick`` (small sizes: a smoke test), or
-``python scripts/benchmark.py --backbones AHDRNet --sizes 1000x1500 --parts infer``.
+``python scripts/benchmark.py --backbones AHDRNet --sizes 1000x1500 --parts infer``;
+``python scripts/benchmark.py --parts vdp --hdrvdp-toolbox DIR`` times HDR-VDP-2 on one
+1000×1500 pair, the numpy port and the MATLAB code of DIR (hdrvdp-2.2.2) under Octave.
 Every measurement runs in its own process so its peak RSS is its own; run it on an otherwise
 idle machine (the load average is recorded with the results).
 """
@@ -38,19 +40,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train-modes", nargs="+", choices=list(TRAIN_MODES), help="training-step modes")
     p.add_argument("--train-setups", nargs="+", choices=list(TRAIN_SETUPS),
                    help="training batches: the demo's (8×64²) and/or the paper's")
-    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision", "stream"])
+    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision", "stream", "vdp"],
+                   help="default: all but vdp (HDR-VDP-2, port against Octave)")
     p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
     p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")
     p.add_argument("--tile", type=int, help="tile side of the tiled modes, for every backbone")
     p.add_argument("--stream-scenes", type=int, nargs="+", help="split sizes of the stream part (default 2 20)")
     p.add_argument("--stream-widths", choices=["published", "demo"], default="published",
                    help="the streamed AHDRNet: published widths, or the demo's (configs/demo.yaml)")
+    p.add_argument("--vdp-size", type=_sizes, help="HxW of the vdp part's pair (default 1000x1500)")
+    p.add_argument("--hdrvdp-toolbox", type=Path,
+                   help="unmodified hdrvdp-2.2.2 folder: the vdp part also times it under Octave")
+    p.add_argument("--octave", default="octave", help="the Octave executable (default: octave on PATH)")
     a = p.parse_args(argv)
+    if a.hdrvdp_toolbox is not None and not (a.hdrvdp_toolbox / "hdrvdp.m").is_file():
+        p.error(f"--hdrvdp-toolbox {a.hdrvdp_toolbox}: no hdrvdp.m there (want the hdrvdp-2.2.2 folder)")
     overrides = {k: v for k, v in (("backbones", a.backbones), ("sizes", a.sizes), ("modes", a.modes),
                                    ("parts", a.parts), ("threads", a.threads), ("repeats", a.repeats),
                                    ("train_modes", a.train_modes), ("train_setups", a.train_setups))
                  if v is not None}
     cfg = BenchConfig.quick(**overrides) if a.quick else BenchConfig(**overrides)
+    if a.vdp_size:
+        cfg.vdp_size = a.vdp_size[0]
+    cfg.hdrvdp_toolbox = str(a.hdrvdp_toolbox) if a.hdrvdp_toolbox else None
+    cfg.octave = a.octave
     if a.tile:
         cfg.tiles = {name: a.tile for name in list_backbones()}
     if a.stream_scenes:

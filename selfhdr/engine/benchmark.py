@@ -30,6 +30,7 @@ import numpy as np
 
 from .benchmark_stream import finish_floor, stream_specs, worker_floor, worker_stream
 from .benchmark_train import finish_train, train_specs, worker_train
+from .benchmark_vdp import finish_vdp, vdp_specs, worker_vdp, worker_vdp_octave
 
 Record = Dict[str, Any]
 
@@ -77,6 +78,7 @@ class BenchConfig:
     sizes: List[Tuple[int, int]] = field(default_factory=lambda: [(256, 256), (512, 512), (1000, 1500)])
     modes: List[str] = field(default_factory=lambda: list(MODES))
     parts: List[str] = field(default_factory=lambda: ["infer", "train", "color", "data", "precision", "stream"])
+    """Add 'vdp' by hand: HDR-VDP-2 on one vdp_size pair, the port and (given a toolbox) Octave."""
     threads: Optional[int] = None
     """Torch threads in every worker; None: all cores."""
     repeats: Optional[int] = None
@@ -102,6 +104,10 @@ class BenchConfig:
     stream_backbone: str = "AHDRNet"
     stream_kwargs: Dict[str, Any] = field(default_factory=dict)
     """Constructor overrides of the streamed network; empty: published widths."""
+    vdp_size: Tuple[int, int] = (1000, 1500)
+    hdrvdp_toolbox: Optional[str] = None
+    """Unmodified HDR-VDP 2.2.2 folder for the Octave run of the 'vdp' part; None: port only."""
+    octave: str = "octave"
     checkpoint: Optional[str] = "runs/demo/stage2/model.pth"
     data_root: Optional[str] = "data/synthetic"
     model_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
@@ -118,7 +124,7 @@ class BenchConfig:
                     repeats=1, train_modes=["fp32", "bf16-cl", "auto"], train_batch={k: 2 for k in PAPER_BATCH},
                     train_patch=64, demo_batch=2, demo_patch=32, color_size=(120, 180),
                     data_size=(96, 128), data_workers=[0],
-                    data_steps=2, stream_scenes=[1, 3], stream_size=(64, 96),
+                    data_steps=2, stream_scenes=[1, 3], stream_size=(64, 96), vdp_size=(64, 96),
                     stream_kwargs={"nf": 4, "growth": 4, "n_dense": 1, "n_rdb": 1})
         base.update(overrides)
         return cls(**base)
@@ -284,7 +290,8 @@ def _worker_precision(spec: Record) -> Record:
 
 WORKERS: Dict[str, Callable[[Record], Record]] = {
     "infer": _worker_infer, "train": worker_train, "color": _worker_color, "data": _worker_data,
-    "precision": _worker_precision, "floor": worker_floor, "stream": worker_stream,
+    "precision": _worker_precision, "floor": worker_floor, "stream": worker_stream, "vdp": worker_vdp,
+    "vdp_octave": worker_vdp_octave,
 }
 
 
@@ -325,7 +332,7 @@ def measure(spec: Record, cfg: BenchConfig) -> Record:
             rec = json.loads(lines[-1])
     except Exception as exc:  # noqa: BLE001 - one failed measurement must not end the run
         rec = {"error": f"{type(exc).__name__}: {exc}"}
-    out = {k: v for k, v in spec.items() if k not in ("inputs", "save", "compare", "root")}
+    out = {k: v for k, v in spec.items() if k not in ("inputs", "save", "compare", "root", "pair")}
     out.update(rec)
     out["elapsed"] = time.perf_counter() - start
     return out
@@ -415,7 +422,7 @@ def machine_info() -> Record:
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> Record:
     """Measure everything ``cfg`` asks for; returns the JSON-ready result."""
     result: Record = {"machine": machine_info(), "config": asdict(cfg), "inference": [], "train": [],
-                      "color": [], "data": [], "precision": [], "floor": [], "stream": []}
+                      "color": [], "data": [], "precision": [], "floor": [], "stream": [], "vdp": []}
 
     def run(part: str, spec: Record) -> None:
         rec = measure(spec, cfg)
@@ -450,6 +457,10 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> 
         if "stream" in cfg.parts:
             for spec in stream_specs(cfg, work):
                 run("stream", spec)
+        if "vdp" in cfg.parts:
+            for spec in vdp_specs(cfg, work):
+                run("vdp", spec)
+            finish_vdp(result["vdp"], cfg)
     result["machine"]["load_after"] = os.getloadavg()[0]
     return result
 

@@ -87,9 +87,32 @@ def markdown(result: Record) -> str:
                      + (" (reduced widths)" if r.get("kwargs") else ""),
                      "failed: " + r["error"][:60] if "error" in r else
                      f"peak {_gib(r)} GiB, {r['seconds_per_scene']:.1f} s/scene"])
+    rows += _vdp_rows(result.get("vdp", []))
     if rows:
         lines += _table(["measurement", "result"], rows)
     return "\n".join(lines) + "\n"
+
+
+def _vdp_rows(records: List[Record]) -> List[List[str]]:
+    """HDR-VDP-2 rows: the numpy port, then the MATLAB code in Octave (or why it did not run)."""
+    rows = []
+    for r in records:
+        if r.get("mode") == "numpy":
+            label = f"HDR-VDP-2 on one {r['size']} pair, numpy port (selfhdr.metrics.hdr_vdp2)"
+            rows.append([label, "failed: " + r["error"][:60] if "error" in r else
+                         f"{r['seconds']:.2f} s/pair (CPU {r['cpu_seconds']:.2f} s, peak {_gib(r)} GiB), "
+                         f"Q = {r['Q']:.4f}"])
+            continue
+        label = f"HDR-VDP-2 on one {r['size']} pair, MATLAB hdrvdp.m in GNU Octave"
+        if r.get("skipped"):
+            rows.append([label, f"not run: {r['skipped']}"])
+        elif "error" in r:
+            rows.append([label, "failed: " + r["error"][:60]])
+        else:
+            rows.append([label + f" {r['octave_version']}",
+                         f"{r['seconds']:.2f} s/pair ({_f(r.get('octave_over_numpy'), '{:.2f}')}× the port), "
+                         f"Q = {r['Q']:.4f}, abs ΔQ vs port = {_f(r.get('abs_dq_vs_numpy'), '{:.1e}')}"])
+    return rows
 
 
 def save(result: Record, out: Path) -> Path:

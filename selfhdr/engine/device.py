@@ -94,16 +94,16 @@ def is_cnn(net: torch.nn.Module) -> bool:
 
 
 def resolve_channels_last(setting: object, device: torch.device, net: torch.nn.Module, amp: str) -> bool:
-    """``train.channels_last`` as run: 'auto' → on for a CNN trained in bf16 on the CPU.
+    """``train.channels_last`` as run: 'auto' → on for a CNN trained on the CPU.
 
-    That is where the channels-last oneDNN kernels pay most (``scripts/benchmark.py``: AHDRNet
-    bf16-cl 4.7× fp32 at the paper's batch). An fp32 run keeps the default layout so its
-    numbers stay bit-for-bit those of plain fp32 (channels-last fp32 is 1.1–1.3× faster for
-    the CNNs but rounds differently: set ``true`` for it); the transformers reshape tokens,
-    where channels-last gains ≤ 1.05×; CUDA keeps cuDNN's default choice.
+    The channels-last oneDNN kernels pay there in bf16 (``scripts/benchmark.py``: AHDRNet
+    bf16-cl 4.7× fp32 at the paper's batch) and in fp32 (AHDRNet 1.32× at the paper's batch on
+    a Xeon, the demo's network 1.23× on an AVX2 EPYC); they round differently from the default
+    layout, which the stage's log line says. The transformers reshape tokens, where
+    channels-last gains ≤ 1.05×; CUDA keeps cuDNN's default choice.
     """
     if setting == "auto":
-        return device.type == "cpu" and amp == "bf16" and is_cnn(net)
+        return device.type == "cpu" and is_cnn(net)
     return bool(setting)
 
 

@@ -21,6 +21,7 @@ it is in (``[3/7] stage 1``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -184,19 +185,32 @@ def validator(run: Run) -> Optional[Validator]:
 
 def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method],
                 labels: Dict[str, object], logger: RunLogger,
-                dataset: Optional[Callable[[int], Dataset]] = None) -> Path:
-    """Train one stage (or continue it from its checkpoint); returns its ``model.pth``."""
+                dataset: Optional[Callable[[int], Dataset]] = None, epochs: Optional[int] = None,
+                init: Optional[Path] = None) -> Path:
+    """Train one stage (or continue it from its checkpoint); returns its ``model.pth``.
+
+    ``epochs`` replaces ``train.epochs`` for this stage (the learning-rate schedule follows it);
+    ``init``: start from these weights instead of a random initialisation.
+    """
     cfg = run.cfg
     final = run.model_path(stage)
     if final.exists():
         log.info("%s: finished earlier (%s)", stage, final)
         return final
-    tc = cfg.train
+    tc = cfg.train if epochs is None else dataclasses.replace(cfg.train, epochs=epochs)
+    try:
+        tc.validate()
+    except ValueError as exc:
+        raise ConfigError(f"{stage}: {exc}") from None
     length = tc.iters_per_epoch * tc.batch_size
     ds = dataset(length) if dataset is not None else BracketDataset(
         run.splits.train.dir, labels=labels, patch_size=cfg.data.patch_size,
         length=length, seed=cfg.seed, progress=True, scenes=run.splits.train.names)
-    method = make_method(build_model(cfg))
+    net = build_model(cfg)
+    if init is not None:
+        load_checkpoint(net, init)  # a checkpoint of this stage, if any, replaces it on resume
+        log.info("%s: starts from the weights of %s", stage, init)
+    method = make_method(net)
     meta = {"backbone": dict(cfg.model), "channel_order": "rgb", "method": cfg.method,
             "stage": stage, "config": to_dict(cfg)}
     trainer = Trainer(method, ds, tc, run.dir / stage, seed=cfg.seed, stage=stage, device=run.device,
@@ -204,6 +218,17 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     trainer.resume()
     logger.restart(stage, trainer.step)  # the steps after the checkpoint are logged again
     return trainer.fit(logger)
+
+
+def supervised_epochs(cfg: Config) -> Optional[int]:
+    """The supervised row's length: the optimiser steps the reported SelfHDR network had.
+
+    With ``selfhdr.stage2.warm_start`` the stage-2 network continues stage 1's, so the
+    same budget is stage 1's epochs plus stage 2's; otherwise ``train.epochs`` (None).
+    """
+    if cfg.method != "selfhdr" or not cfg.selfhdr.stage2.warm_start:
+        return None
+    return (cfg.selfhdr.stage1.epochs or cfg.train.epochs) + cfg.train.epochs
 
 
 def cues_training(run: Run) -> Tuple[Callable[[nn.Module], Method], Callable[[int], Dataset]]:
@@ -260,12 +285,16 @@ def test_model(run: Run, model_path: Path, name: str) -> Dict:
     assert test is not None
     out = run.dir / "test" / name
     if (out / "metrics.json").exists():
-        return json.loads((out / "metrics.json").read_text())
+        done = json.loads((out / "metrics.json").read_text())
+        if not done.get("scenes") or all(k in done["mean"] for k in cfg.eval.metrics):
+            return done
+        log.info("%s: metrics.json lacks some of eval.metrics; testing again", out)
     net = load_trained(run, model_path)
     inputs = ensure_color(run, test.dir.name) if cfg.eval.aligned_inputs else None
     return evaluate_predictor(
         test.dir, lambda s: predict_hdr(net, s.ldrs, s.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap),
-        out, desc=f"test {name}", inputs_dir=inputs, scenes=test.names)
+        out, desc=f"test {name}", inputs_dir=inputs, scenes=test.names, metrics=cfg.eval.metrics,
+        vdp=cfg.eval.hdr_vdp2)
 
 
 # ----------------------------------------------------------------------------- the job
@@ -378,17 +407,18 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
                 results[ROWS["color"]] = _color_on_test(r)
             phases.start("stage 1")
             s1 = train_stage(r, "stage1", lambda n: SelfHDRStage1(n, cfg.selfhdr.stage1),
-                             {"color": align_dir}, logger)
+                             {"color": align_dir}, logger, epochs=cfg.selfhdr.stage1.epochs)
             phases.start("Y_stru")
             r.on_main(lambda: infer_structure(r, s1))
             stru = r.dir / "stru"
             phases.start("stage 2")
             s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
-                             {"color": align_dir, "stru": stru}, logger)
+                             {"color": align_dir, "stru": stru}, logger,
+                             init=s1 if cfg.selfhdr.stage2.warm_start else None)
             _test(r, phases, results, ROWS["selfhdr"].format(cfg.model["type"]), s2, "selfhdr", "test SelfHDR")
         if "supervised" in phases.names:
             phases.start("supervised")
-            sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger)
+            sup = train_stage(r, "supervised", Supervised, {GT: GT}, logger, epochs=supervised_epochs(cfg))
             _test(r, phases, results, ROWS["supervised"].format(cfg.model["type"]), sup, "supervised", "test supervised")
         if "cues" in phases.names:
             phases.start("cues")
@@ -408,7 +438,7 @@ def _report_hdr(r: Run, results: Dict[str, Dict]) -> None:
     scored = {k: v["mean"] for k, v in results.items() if v.get("mean")}
     lines = []
     if scored:
-        lines.append(markdown_table(scored))
+        lines.append(markdown_table(scored, r.cfg.eval.metrics))
     if test is None:
         lines.append("No test scenes: the run has no test split and holds none out (data.val_fraction=0).")
     else:

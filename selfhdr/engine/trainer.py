@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple, Union
@@ -46,9 +47,16 @@ class TrainConfig:
     lr: float = 1e-4
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
+    lr_schedule: Literal["step", "cosine"] = "step"
+    """'step' (the published schedule): × lr_gamma every lr_decay_every epochs; 'cosine': from
+    lr down to lr_min along half a cosine over the whole run, after the warm-up."""
     lr_decay_every: int = 50
-    """Halve (× lr_gamma) the learning rate every this many epochs."""
+    """'step' schedule: multiply the learning rate by lr_gamma every this many epochs."""
     lr_gamma: float = 0.5
+    lr_min: float = 0.0
+    """'cosine' schedule: the learning rate at the last step."""
+    warmup_iters: int = 0
+    """Ramp the learning rate linearly from lr/warmup_iters to lr over the first this many steps."""
     val_every: int = 1
     """Validate every this many epochs (0: never)."""
     log_every: int = 50
@@ -74,6 +82,23 @@ class TrainConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        if not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"lr_min must be in [0, lr = {self.lr}], got {self.lr_min}")
+        if not 0 <= self.warmup_iters < self.epochs * self.iters_per_epoch:
+            raise ValueError(f"warmup_iters must be in [0, epochs × iters_per_epoch), got {self.warmup_iters}")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate of optimiser step ``step`` (0-based, global) divided by ``lr``."""
+        if step < self.warmup_iters:
+            return (step + 1) / self.warmup_iters
+        if self.lr_schedule == "step":
+            return self.lr_gamma ** (step // (self.lr_decay_every * self.iters_per_epoch))
+        total = self.epochs * self.iters_per_epoch
+        t = (step - self.warmup_iters) / max(total - 1 - self.warmup_iters, 1)
+        floor = self.lr_min / self.lr
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers, got {self.betas}")
 
@@ -144,7 +169,8 @@ class Trainer:
         self._eager: Optional[torch.nn.Module] = None
         self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                           weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.lr_decay_every, cfg.lr_gamma)
+        # Stepped once per optimiser step: the rate is a function of the global step alone.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cfg.lr_factor)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")
         self.epoch = 0
         self.iteration = 0
@@ -273,7 +299,6 @@ class Trainer:
                 self._run_epoch(bar, logger)
                 self.epoch += 1
                 self.iteration = 0
-                self.scheduler.step()
                 self.save()
                 if self.validate and cfg.val_every and self.epoch % cfg.val_every == 0:
                     if self.dist.is_main:
@@ -305,6 +330,11 @@ class Trainer:
             waited += t1 - t0
             computed += t2 - t1
             self.iteration += 1
+            with warnings.catch_warnings():
+                # A skipped (non-finite) first step has no optimizer.step() before this one:
+                # torch warns, but the rate is a function of the step index and stays right.
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`", UserWarning)
+                self.scheduler.step()
             bar.update(1)
             if result is not None:
                 bar.set_postfix(loss=f"{float(result['loss'].detach()):.4f}", refresh=False)

@@ -43,6 +43,14 @@ class Stage1Config:
     """Weight of the structure-expansion term L1(T(out)·M1, T(Y_color)·M1)."""
     preserve_weight: float = 4.0
     """Weight of the structure-preserving term L1(T(out)·w, T(H2)·w)."""
+    epochs: Optional[int] = None
+    """Stage 1's training length in epochs of train.iters_per_epoch steps; None (published):
+    train.epochs, as stage 2. The other train.* settings are shared."""
+
+    def validate(self) -> None:
+        """Reject a non-positive stage-1 length."""
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be ≥ 1 (or null for train.epochs), got {self.epochs}")
 
 
 @dataclass
@@ -65,6 +73,10 @@ class Stage2Config:
     output B, G, R, so its loss feeds the ImageNet VGG19 B, G, R; our RGB output is flipped."""
     noise_sigma: float = 0.5 / 255
     """σ of the Gaussian noise added to the reference LDR during training (0 disables)."""
+    warm_start: bool = False
+    """Start stage 2 from stage 1's weights (same backbone) instead of a random initialisation.
+    The published code starts from scratch (False); short budgets learn more with True, and
+    the supervised comparison row then trains for stage 1's plus stage 2's steps."""
 
     def validate(self) -> None:
         """Reject negative weights and thresholds."""

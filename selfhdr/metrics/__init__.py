@@ -1,4 +1,4 @@
-"""Metrics: the published HDR metrics (PSNR/SSIM, linear and μ-law) and MEF-SSIM.
+"""Metrics: the published HDR metrics (PSNR/SSIM, linear and μ-law), MEF-SSIM and HDR-VDP-2.
 
 ``selfhdr.metrics.mef_ssim`` is the function, as the README documents it. Importing it here
 rebinds the package attribute from the submodule to the function; the submodule itself stays
@@ -7,6 +7,7 @@ in ``sys.modules``, so ``from selfhdr.metrics.mef_ssim import PAPER_SCALE_WEIGHT
 """
 
 from .hdr_metrics import hdr_metrics, psnr_l, psnr_mu, ssim_l, ssim_mu
+from .hdrvdp import HDRVDP2Result, hdr_vdp2
 from .mef_ssim import mef_ssim
 
-__all__ = ["hdr_metrics", "mef_ssim", "psnr_l", "psnr_mu", "ssim_l", "ssim_mu"]
+__all__ = ["HDRVDP2Result", "hdr_metrics", "hdr_vdp2", "mef_ssim", "psnr_l", "psnr_mu", "ssim_l", "ssim_mu"]

@@ -75,7 +75,9 @@ def test_train_color_data_records(result: dict) -> None:
         assert "error" not in r and r["seconds"] > 0 and r["batch"] == 2, r
         assert r["patch"] == (16 if r["setup"] == "demo" else 32)
         assert r["speedup_vs_fp32"] > 0 and (r["mode"] != "fp32" or r["speedup_vs_fp32"] == 1.0)
-        assert r["resolved"] == "fp32", r  # auto on the faked AVX2 CPU: what the Trainer picks
+        # auto on the faked AVX2 CPU: what the Trainer picks (fp32, channels-last for the CNN)
+        cl = r["mode"] == "auto" and r["backbone"] == "AHDRNet"
+        assert r["resolved"] == ("fp32-cl" if cl else "fp32"), r
     (color,) = result["color"]
     assert "error" not in color and color["seconds"] > 0
     (data,) = result["data"]
@@ -96,7 +98,8 @@ def test_floor_and_stream_records(result: dict) -> None:
 def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
     md_path = save(result, tmp_path / "bench" / "benchmark.json")
     loaded = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
-    assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision", "floor", "stream"}
+    assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision", "floor", "stream",
+                           "vdp"}
     text = md_path.read_text()
     assert text == markdown(loaded)
     assert "| backbone | size | mode | s | s/MP | × eager | × floor |" in text
@@ -158,7 +161,7 @@ def test_compile_mode_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = run_worker({"kind": "train", "backbone": "AHDRNet", "kwargs": TINY["AHDRNet"], "mode": "compile",
                       **TRAIN_MODES["compile"], "batch": 1, "patch": 16, "repeats": 1, "threads": 1})
     torch._dynamo.reset()
-    assert len(made) == 1 and rec["resolved"] == "fp32+compile" and rec["first_step_seconds"] > 0
+    assert len(made) == 1 and rec["resolved"] == "fp32-cl+compile" and rec["first_step_seconds"] > 0
 
 
 def test_auto_mode_on_a_bf16_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,3 +174,41 @@ def test_auto_mode_on_a_bf16_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
                              **TRAIN_MODES["auto"], "batch": 1, "patch": 16, "repeats": 1, "threads": 1})["resolved"]
            for name in TINY}
     assert got == {"AHDRNet": "bf16-cl", "SCTNet": "bf16"}
+
+
+def test_vdp_part_without_octave(tmp_path: Path) -> None:
+    """HDR-VDP-2 on a tiny pair: the port's time and Q, and an Octave row that says why it is missing."""
+    from selfhdr.engine.benchmark_vdp import make_pair
+    from selfhdr.metrics import hdr_vdp2
+
+    for octave, toolbox, why in (
+            ("no-such-octave", str(tmp_path), "Octave not found ('no-such-octave' is not on PATH)"),
+            ("sh", None, "no toolbox folder given (--hdrvdp-toolbox DIR)")):
+        res = run_benchmark(_quick(parts=["vdp"], vdp_size=(32, 48), octave=octave, hdrvdp_toolbox=toolbox),
+                            progress=lambda _: None)
+        ours, theirs = res["vdp"]
+        assert "error" not in ours and ours["mode"] == "numpy" and ours["seconds"] > 0
+        test, ref = make_pair(32, 48, 65535.0)
+        assert ours["Q"] == hdr_vdp2(test, ref, "rgb-bt.709", 30.0).Q < 100.0
+        assert theirs == {"kind": "vdp_octave", "mode": "octave", "size": "32×48", "skipped": why}
+        md = markdown(res)
+        assert f"numpy port (selfhdr.metrics.hdr_vdp2) | {ours['seconds']:.2f} s/pair" in md
+        assert f"MATLAB hdrvdp.m in GNU Octave | not run: {why} |" in md
+        assert all(l.count("|") == 3 for l in md.splitlines() if l.startswith("| HDR-VDP-2"))
+
+
+def test_vdp_part_with_octave(tmp_path: Path) -> None:
+    """Opt-in (HDRVDP_TOOLBOX=<hdrvdp-2.2.2 folder> and octave on PATH): the Octave row and its ΔQ."""
+    import os
+    import shutil
+
+    toolbox = os.environ.get("HDRVDP_TOOLBOX")
+    if not toolbox or shutil.which("octave") is None:
+        pytest.skip("set HDRVDP_TOOLBOX to an unmodified hdrvdp-2.2.2 folder (needs octave, octave-image)")
+    res = run_benchmark(_quick(parts=["vdp"], vdp_size=(32, 48), hdrvdp_toolbox=toolbox), progress=lambda _: None)
+    ours, theirs = res["vdp"]
+    assert "error" not in theirs, theirs
+    assert theirs["seconds"] > 0 and theirs["abs_dq_vs_numpy"] < 1e-6
+    assert theirs["octave_over_numpy"] == pytest.approx(theirs["seconds"] / ours["seconds"])
+    md = markdown(res)
+    assert "abs ΔQ vs port = " in md and all(l.count("|") == 3 for l in md.splitlines() if l.startswith("| HDR-VDP-2"))

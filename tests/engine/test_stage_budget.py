@@ -1,0 +1,92 @@
+"""Stage budgets: stage 1's own length, stage 2 warm-started from stage 1, and the supervised
+row trained for as many steps as the SelfHDR network it is compared with."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from selfhdr.archs import build_from_node, load_checkpoint
+from selfhdr.config import load_config
+from selfhdr.engine.pipeline import run, supervised_epochs
+from selfhdr.engine.state import read_training_state
+from selfhdr.errors import ConfigError
+from selfhdr.methods.selfhdr import SelfHDRStage2
+
+NET = "{type: AHDRNet, nf: 4, growth: 4, n_dense: 1, n_rdb: 1}"
+ITERS = 3
+
+
+def _cfg(tiny_root: Path, tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    root = tmp_path / "data"
+    if not root.exists():
+        shutil.copytree(tiny_root, root)
+    return load_config(None, [
+        "name=budget", f"output_dir={tmp_path / 'runs'}", f"data.root={root}", "data.patch_size=24",
+        "data.prepare_workers=1", f"model={NET}", "train.batch_size=2", "train.epochs=1",
+        f"train.iters_per_epoch={ITERS}", "train.val_every=0", "train.image_every=0",
+        "selfhdr.stage2.structure_loss=ssim", "report.supervised=true", "report.baselines=false",
+        "report.color=false", *extra])
+
+
+def test_supervised_budget_follows_the_selfhdr_network() -> None:
+    base = ["train.epochs=3", "selfhdr.stage1.epochs=2"]
+    assert supervised_epochs(load_config(None, base)) is None  # from scratch: train.epochs
+    assert supervised_epochs(load_config(None, base + ["selfhdr.stage2.warm_start=true"])) == 5
+    assert supervised_epochs(load_config(None, ["train.epochs=3", "selfhdr.stage2.warm_start=true"])) == 6
+    assert supervised_epochs(load_config(None, base + ["selfhdr.stage2.warm_start=true",
+                                                       "method=supervised"])) is None
+    with pytest.raises(ConfigError, match="epochs must be ≥ 1"):
+        load_config(None, ["selfhdr.stage1.epochs=0"])
+
+
+def test_warm_start_and_stage_lengths_end_to_end(tiny_root: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tiny_root, tmp_path, "selfhdr.stage1.epochs=2", "selfhdr.stage2.warm_start=true")
+    first: List[Dict[str, torch.Tensor]] = []
+    real = SelfHDRStage2.training_step
+
+    def step(self, batch):  # type: ignore[no-untyped-def]
+        if not first:  # the weights stage 2 starts from, before its first update
+            first.append({k: v.detach().clone() for k, v in self.net.state_dict().items()})
+        return real(self, batch)
+
+    monkeypatch.setattr(SelfHDRStage2, "training_step", step)
+    run(cfg)
+    rd = tmp_path / "runs" / "budget"
+    steps = {s: read_training_state(rd / s / "checkpoint.pth")["step"] for s in ("stage1", "stage2", "supervised")}
+    assert steps == {"stage1": 2 * ITERS, "stage2": ITERS, "supervised": 3 * ITERS}
+    stage1 = build_from_node(cfg.model)
+    load_checkpoint(stage1, rd / "stage1" / "model.pth")
+    start = first[0]
+    assert set(start) == set(stage1.state_dict())
+    assert all(torch.equal(start[k], v) for k, v in stage1.state_dict().items())
+    # ... and stage 2 trained on from there: its final weights moved away.
+    stage2 = build_from_node(cfg.model)
+    load_checkpoint(stage2, rd / "stage2" / "model.pth")
+    assert not all(torch.equal(stage2.state_dict()[k], v) for k, v in start.items())
+
+
+def test_stage2_starts_from_scratch_by_default(tiny_root: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tiny_root, tmp_path, "report.supervised=false")
+    assert cfg.selfhdr.stage2.warm_start is False and cfg.selfhdr.stage1.epochs is None  # published
+    first: List[Dict[str, torch.Tensor]] = []
+    real = SelfHDRStage2.training_step
+
+    def step(self, batch):  # type: ignore[no-untyped-def]
+        if not first:
+            first.append({k: v.detach().clone() for k, v in self.net.state_dict().items()})
+        return real(self, batch)
+
+    monkeypatch.setattr(SelfHDRStage2, "training_step", step)
+    run(cfg)
+    rd = tmp_path / "runs" / "budget"
+    assert read_training_state(rd / "stage1" / "checkpoint.pth")["step"] == ITERS
+    stage1 = build_from_node(cfg.model)
+    load_checkpoint(stage1, rd / "stage1" / "model.pth")
+    assert not any(torch.equal(first[0][k], v) for k, v in stage1.state_dict().items() if v.numel() > 1)
