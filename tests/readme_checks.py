@@ -95,6 +95,12 @@ def check_parse(ex: Example, entry: Entry, w: Path) -> None:
         a = get_args_parser().parse_args(argv[1:])
         cfg = parse_script(["python", a.training_script, *a.training_script_args])
         assert cfg.train.batch_size % int(a.nproc_per_node) == 0  # "it must divide"
+    elif "--hdrvdp-toolbox" in argv:  # DIR: a toolbox folder (Octave and MATLAB code are not here)
+        toolbox = w / "hdrvdp-2.2.2"
+        toolbox.mkdir(exist_ok=True)
+        (toolbox / "hdrvdp.m").touch()  # what the command checks before any work
+        cfg = parse_script([str(toolbox) if a == "DIR" else a for a in argv])
+        assert cfg.hdrvdp_toolbox == str(toolbox) and "vdp" in cfg.parts, cfg
     else:
         value = parse_script(argv)
         if "data.root:" in ex.comment:  # "# data.root: data/kalantari"
@@ -243,9 +249,17 @@ def _mef_ssim(fn: Callable, call: ast.Call, tmp: Path) -> None:
     assert 0 < fn([under, over], (under + over) / 2) <= 1
 
 
+def _hdr_vdp2(fn: Callable, call: ast.Call, tmp: Path) -> None:
+    """Q is 100 for identical images and lower for a distorted one; P_det follows."""
+    ref = 100.0 * np.random.default_rng(0).random((32, 48, 3)) + 1.0
+    same, noisy = fn(ref, ref), fn(ref * (1 + 0.2 * np.random.default_rng(1).standard_normal(ref.shape)).clip(0.1), ref)
+    assert same.Q == 100 and same.P_det == 0 and noisy.Q < 100 and noisy.P_det > 0
+    assert same.P_map.shape == same.C_map.shape == (32, 48)
+
+
 CALLS = {"forward": _forward, "write_dataset": _write_dataset, "build_backbone": _build_backbone,
          "load_checkpoint": _load_checkpoint, "reconstruct": _reconstruct, "hdr_metric": _hdr_metric,
-         "mef_ssim": _mef_ssim}
+         "mef_ssim": _mef_ssim, "hdr_vdp2": _hdr_vdp2}
 
 
 # ----------------------------------------------------------------------------- settings, nodes, names

@@ -79,6 +79,13 @@ def _check_test(w: Path, out: str) -> None:
     assert _stems(res, "*.hdr") == _stems(res, "*.png") == scenes
 
 
+def _check_test_vdp(w: Path, out: str) -> None:
+    """"It prints the five columns and writes hdr_vdp2 into metrics.json"."""
+    metrics = json.loads((w / "runs/demo/retest_vdp/metrics.json").read_text())
+    assert all(0 < m["hdr_vdp2"] <= 100 for m in metrics["scenes"].values()) and "hdr_vdp2" in metrics["mean"]
+    assert "| PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | HDR-VDP-2 |" in out, out
+
+
 def _check_evaluate_color(w: Path, out: str) -> None:
     """"# the table below": its header, and every row named exactly as the command prints it."""
     text = section("Y_color: alignment in Python")
@@ -115,6 +122,7 @@ JOBS: Dict[str, Job] = {
                          "| motion/exposure cues (AHDRNet) |")),
     "fuse": Job(("resume",), files=("runs/fused/metrics.json",), check=_check_fuse),
     "test": Job(("demo",), files=("runs/demo/retest/metrics.json",), printed=("| PSNR-μ |",), check=_check_test),
+    "test-vdp": Job(("test",), files=("runs/demo/retest_vdp/metrics.json",), check=_check_test_vdp),
     "evaluate-color": Job(("demo",), check=_check_evaluate_color),
     "prepare-color": Job(extra=["--workers", "1"], check=_check_prepare_color),
     "predict-images": Job(files=("result.exr", "result.png")),

@@ -34,12 +34,10 @@ from tqdm import tqdm
 
 from ..align import compute_color, prepare_color
 from ..archs.checkpoint import load_checkpoint
-from ..archs.fusion_net import load_fusion_net
 from ..archs.registry import build_from_node
 from ..config import Config, to_dict
 from ..data.cues import CuesDataset
 from ..data.dataset import GT, BracketDataset, exposure_fallback
-from ..data.pairs import ExposurePairs, find_pairs
 from ..data.scene import list_scenes, read_scene
 from ..data.synthetic import MANIFEST, write_dataset
 from ..errors import ConfigError, InputError
@@ -48,19 +46,18 @@ from ..losses.perceptual import load_vgg19_features
 from ..methods.base import Method
 from ..methods.classical import BASELINES
 from ..methods.cues import CuesMethod
-from ..methods.fusion import FusionMethod
 from ..methods.selfhdr import SelfHDRStage1, SelfHDRStage2
 from ..methods.supervised import Supervised
 from .device import resolve_device, setup_runtime
 from .distributed import SINGLE, DistInfo, barrier, cleanup, device_for, init_distributed
 from .evaluate import evaluate_predictor, markdown_table, save_json
-from .fusion_eval import evaluate_fusion
+from .fusion_run import run_fusion
 from .logger import RunLogger
 from .predict import predict_hdr
 from .report import HISTORY, write_report
 from .run_dir import open_run
-from .splits import SceneSet, Splits, resolve_splits
-from .trainer import Trainer
+from .splits import Splits, resolve_splits
+from .trainer import Trainer, TrainingDiverged
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -264,13 +261,26 @@ def infer_structure(run: Run, stage1: Path) -> Path:
     aligned = run.split(cfg.data.train_split + ALIGN_SUFFIX)
     original = run.split(cfg.data.train_split)
     wanted = set(run.splits.train.names)
+    flat = []
     for d in tqdm([d for d in list_scenes(aligned) if d.name in wanted], desc="Y_stru"):
         target = out / f"{d.name}.hdr"
         if target.exists():
             continue
         scene = read_scene(d, exposure_fallback(d, original), with_hdr=False)
         hdr = predict_hdr(net, scene.ldrs, scene.times, tile=cfg.eval.tile, overlap=cfg.eval.overlap)
+        if float(hdr.max() - hdr.min()) < 1e-4:
+            flat.append(d.name)
         write_hdr_with_preview(target, hdr)
+    if flat and len(flat) == len(wanted):
+        for name in flat:  # not kept: a rerun after retraining stage 1 must make them again
+            for suffix in (".hdr", ".png"):
+                (out / f"{name}{suffix}").unlink(missing_ok=True)
+        # A collapsed stage 1 (a saturated sigmoid: one value everywhere, zero gradient) would
+        # make stage 2 train on nothing: its mask M2 then keeps no pixel and its loss is 0.
+        raise TrainingDiverged(
+            f"stage 1 ({stage1}) collapsed: its output is one constant value on every training scene, "
+            f"so Y_stru carries no structure; retrain it with a lower train.lr or a train.warmup_iters "
+            f"(delete {stage1.parent} and {out})")
     save_json(done, {"scenes": len(list(out.glob("*.hdr"))), "stage1": str(stage1)})
     return out
 
@@ -383,7 +393,7 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
         phases = Phases(["data", "fusion", "test fusion", "report"], enabled=info.is_main)
         phases.start("data")
         with RunLogger(r.dir / "tb", enabled=info.is_main, history=r.dir / HISTORY) as logger:
-            return _run_fusion(r, logger, phases)
+            return run_fusion(r, logger, phases)
     phases = Phases(plan(cfg, r.splits), enabled=info.is_main)
     phases.start("data")
     log.info("%s", r.splits.describe())
@@ -457,43 +467,6 @@ def _report_hdr(r: Run, results: Dict[str, Dict]) -> None:
             "curve scores the top-left eval.val_crop square of each validation scene.")
     write_report(r.dir, results, "\n\n".join(lines), f"Test scenes in {where} ({n} labelled)", refs,
                  refs_note=note if refs else "")
-
-
-def _run_fusion(r: Run, logger: RunLogger, phases: Phases) -> Dict[str, Dict]:
-    """Train the two-exposure fusion network and score it (MEF-SSIM) beside mean and Mertens."""
-    cfg, fc = r.cfg, r.cfg.fusion
-    train_root = Path(fc.train_pairs) if fc.train_pairs else r.split(cfg.data.train_split)
-    val_root = Path(fc.val_pairs) if fc.val_pairs else r.split(cfg.data.test_split)
-    final = r.model_path("fusion")
-    phases.start("fusion")
-    if not final.exists():
-        tc = cfg.train
-        ds = ExposurePairs(train_root, patch_size=cfg.data.patch_size, seed=cfg.seed, cache=True,
-                           length=tc.iters_per_epoch * tc.batch_size)
-        val = find_pairs(val_root)
-
-        def validate(net: nn.Module) -> Dict[str, float]:
-            return {"mef_ssim": evaluate_fusion(val, net, baselines=()).means()["network"]}
-
-        method = FusionMethod(gamma=fc.gamma, loss_kwargs=fc.loss, net_kwargs=fc.net)
-        meta = {"arch": "FusionNet", "method": "fusion", "config": to_dict(cfg)}
-        trainer = Trainer(method, ds, tc, r.dir / "fusion", seed=cfg.seed, stage="fusion", device=r.device,
-                          num_workers=cfg.data.num_workers, meta=meta, dist=r.dist,
-                          validate=validate if r.dist.is_main else None)
-        trainer.resume()
-        logger.restart("fusion", trainer.step)
-        trainer.fit(logger)
-    if not r.dist.is_main:
-        return {}
-    phases.start("test fusion")
-    report = evaluate_fusion(find_pairs(val_root), load_fusion_net(final), out_dir=r.dir / "test" / "fusion")
-    rows = {("fusion network" if m == "network" else m): {"mef_ssim": v} for m, v in report.means().items()}
-    phases.start("report")
-    refs = {m: v["mef_ssim"] for m, v in rows.items() if m != "fusion network"}
-    write_report(r.dir, report.to_dict(), markdown_table(rows, keys=["mef_ssim"]),
-                 f"Fusion pairs {val_root} ({len(report.names)})", refs, refs_key="mef_ssim",
-                 refs_note="Dashed lines: MEF-SSIM of the baselines on the same pairs.")
-    return {k: {"mean": v} for k, v in rows.items()}
 
 
 def _test(r: Run, phases: Phases, results: Dict[str, Dict], row: str, model_path: Path, name: str,

@@ -54,8 +54,11 @@ def test_schedule_fields_are_validated_and_yaml_exponents_parse(tmp_path: Path) 
         load_config(None, ["train.lr_schedule=linear"])
     with pytest.raises(ConfigError, match="lr_min"):
         load_config(None, ["train.lr_min=1.0"])
-    with pytest.raises(ConfigError, match="warmup_iters"):
-        load_config(None, ["train.epochs=1", "train.iters_per_epoch=10", "train.warmup_iters=10"])
+    with pytest.raises(ConfigError, match="warmup_iters must be ≥ 0"):
+        load_config(None, ["train.warmup_iters=-1"])
+    # A warm-up longer than a (test-sized) run is allowed: the rate only ramps.
+    short = load_config(None, ["train.epochs=1", "train.iters_per_epoch=2", "train.warmup_iters=100"]).train
+    assert _lrs(short) == pytest.approx([short.lr / 100, 2 * short.lr / 100])
     # YAML 1.1 reads 4e-3 (no dot) as a string; a float field takes it as the number.
     cfg = load_config(None, ["train.lr=4e-3", "train.lr_min=1E-5"])
     assert cfg.train.lr == 0.004 and cfg.train.lr_min == 1e-5

@@ -90,3 +90,27 @@ def test_stage2_starts_from_scratch_by_default(tiny_root: Path, tmp_path: Path,
     stage1 = build_from_node(cfg.model)
     load_checkpoint(stage1, rd / "stage1" / "model.pth")
     assert not any(torch.equal(first[0][k], v) for k, v in stage1.state_dict().items() if v.numel() > 1)
+
+
+def test_a_collapsed_stage1_stops_before_stage2(tiny_root: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage 1 whose sigmoid saturated everywhere (seen at lr 4e-3 without warm-up) is an error."""
+    import selfhdr.engine.pipeline as pipeline
+    from selfhdr.engine.trainer import TrainingDiverged
+
+    real = pipeline.load_trained
+
+    def collapsed(run_, path):  # type: ignore[no-untyped-def]
+        net = real(run_, path)
+        with torch.no_grad():  # the output layer of the collapsed demo run: one value everywhere
+            net.conv3.weight.zero_()
+            net.conv3.bias.fill_(30.0)
+        return net
+
+    monkeypatch.setattr(pipeline, "load_trained", collapsed)
+    cfg = _cfg(tiny_root, tmp_path, "report.supervised=false")
+    with pytest.raises(TrainingDiverged, match=r"stage 1 .* collapsed: .* constant value on every training scene"):
+        run(cfg)
+    rd = tmp_path / "runs" / "budget"
+    assert not list((rd / "stru").glob("*.hdr")) and not (rd / "stru" / "done.json").exists()
+    assert not (rd / "stage2").exists()  # stage 2 never started

@@ -2,6 +2,7 @@
 
 ``hdr_vdp2(test, reference, color_encoding, pixels_per_degree, **options)`` mirrors
 ``hdrvdp(test, reference, color_encoding, pixels_per_degree, options)``; see ``metric.py``.
+``device='cpu'``/``'cuda'`` runs the same computation in torch float64 (``torch_metric.py``).
 """
 
 from .metric import COLOR_ENCODINGS, HDRVDP2Result, hdr_vdp2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from . import pyramid, vision
 from .options import parse_options
 from .resize import imresize
 from .visual_pathway import visual_pathway
+
+if TYPE_CHECKING:
+    import torch
 
 COLOR_ENCODINGS = ("luminance", "luma-display", "srgb-display", "rgb-bt.709", "xyz", "generic")
 
@@ -139,8 +142,13 @@ def _mutual_masking(t: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def hdr_vdp2(test: Any, reference: Any, color_encoding: str = "rgb-bt.709",
-             pixels_per_degree: float = 30.0, **options: Any) -> HDRVDP2Result:
-    """HDR-VDP 2.2.2 ``hdrvdp(test, reference, color_encoding, pixels_per_degree, options)``."""
+             pixels_per_degree: float = 30.0, *, device: str | torch.device | None = None,
+             **options: Any) -> HDRVDP2Result:
+    """HDR-VDP 2.2.2 ``hdrvdp(test, reference, color_encoding, pixels_per_degree, options)``.
+
+    ``device`` None computes in numpy; a torch device ('cpu', 'cuda', ...) computes the pathway,
+    pyramid, masking and pooling in torch float64 there (``torch_metric.py``), same results.
+    """
     par = parse_options(options)
     enc = str(color_encoding).lower()
     if enc not in COLOR_ENCODINGS:
@@ -158,6 +166,10 @@ def hdr_vdp2(test: Any, reference: Any, color_encoding: str = "rgb-bt.709",
     test_a, ref_a = _encode(test_a, ref_a, enc, par)
     emission = _emission(par, test_a.shape[2])
     surround = _surround(par, ref_a)
+    if device is not None:
+        from .torch_metric import hdr_vdp2_torch  # torch is only imported when asked for
+        q_val, p_det, c_max, p_map, c_map = hdr_vdp2_torch(test_a, ref_a, par, emission, surround, device)
+        return HDRVDP2Result(Q=q_val, P_det=p_det, C_max=c_max, P_map=p_map, C_map=c_map)
 
     # the reference first: its base-band mean pads the test's base band too
     ref_p = visual_pathway(ref_a, par, emission, surround)

@@ -99,8 +99,8 @@ def _trapz(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(np.diff(x), (y[:-1] + y[1:])) / 2.0)
 
 
-def create_cycdeg_image(im_size: tuple[int, int], pix_per_deg: float) -> np.ndarray:
-    """``create_cycdeg_image.m``: spatial frequency (cycles/degree) of every FFT coefficient."""
+def cycdeg_axes(im_size: tuple[int, int], pix_per_deg: float) -> list[np.ndarray]:
+    """The per-axis frequencies (cycles/degree, FFT order) of ``create_cycdeg_image.m``."""
     nyquist = 0.5 * pix_per_deg
     axes = []
     for n in im_size:
@@ -111,6 +111,12 @@ def create_cycdeg_image(im_size: tuple[int, int], pix_per_deg: float) -> np.ndar
         else:
             v = np.concatenate([linspace(0.0, nyquist - step, half), linspace(-nyquist, -step, half)])
         axes.append(v)
+    return axes
+
+
+def create_cycdeg_image(im_size: tuple[int, int], pix_per_deg: float) -> np.ndarray:
+    """``create_cycdeg_image.m``: spatial frequency (cycles/degree) of every FFT coefficient."""
+    axes = cycdeg_axes(im_size, pix_per_deg)
     yy, xx = np.meshgrid(axes[0], axes[1], indexing="ij")
     return np.sqrt(xx ** 2 + yy ** 2)
 
