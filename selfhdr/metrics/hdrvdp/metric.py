@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import pyramid, vision
-from .options import parse_options
+from .options import masking_constants, parse_options
 from .resize import imresize
 from .visual_pathway import visual_pathway
 
@@ -186,13 +186,7 @@ def hdr_vdp2(test: Any, reference: Any, color_encoding: str = "rgb-bt.709",
     with np.errstate(divide="ignore", invalid="ignore"):  # x/0 -> inf (counted), 0/0 -> nan (not)
         diff_mask = np.any(np.abs(test_a - ref_a) / ref_a > 0.001, axis=2).astype(np.float64)
 
-    p = 10.0 ** par["mask_p"]
-    q = 10.0 ** par["mask_q"]
-    pf = 10.0 ** par["psych_func_slope"] / p
-    k_self, k_xo, k_xn = (10.0 ** par[k] for k in ("mask_self", "mask_xo", "mask_xn"))
-    qbf = np.asarray(par["quality_band_freq"], dtype=np.float64)
-    qbw = np.asarray(par["quality_band_w"], dtype=np.float64)
-    epsilon = 1e-12
+    p, q, pf, k_self, k_xo, k_xn, qbf, qbw, epsilon = masking_constants(par)
 
     def mm(b: int, o: int) -> np.ndarray:
         oc = min(o, len(b_t[b]) - 1)  # single-band levels (hi0, base) serve every orientation

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -104,3 +104,27 @@ def parse_options(options: dict[str, Any]) -> dict[str, Any]:
     if se is not None and not isinstance(se, (str, Path, np.ndarray)):
         raise ValueError("option 'spectral_emission' must be a CSV path or a 2-D array")
     return par
+
+
+class MaskingConstants(NamedTuple):
+    """The masking, psychometric and pooling constants both execution paths derive from options."""
+
+    p: float
+    q: float
+    pf: float
+    k_self: float
+    k_xo: float
+    k_xn: float
+    qbf: np.ndarray
+    qbw: np.ndarray
+    epsilon: float
+
+
+def masking_constants(par: dict[str, Any]) -> MaskingConstants:
+    """Exponents (10 ** the log10 options), band weights and the pooling epsilon of hdrvdp.m."""
+    p = 10.0 ** par["mask_p"]
+    return MaskingConstants(
+        p=p, q=10.0 ** par["mask_q"], pf=10.0 ** par["psych_func_slope"] / p,
+        k_self=10.0 ** par["mask_self"], k_xo=10.0 ** par["mask_xo"], k_xn=10.0 ** par["mask_xn"],
+        qbf=np.asarray(par["quality_band_freq"], dtype=np.float64),
+        qbw=np.asarray(par["quality_band_w"], dtype=np.float64), epsilon=1e-12)

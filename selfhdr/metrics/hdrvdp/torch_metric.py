@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from . import torch_ops as T
 from . import vision
+from .options import masking_constants
 
 
 def _cycdeg_image(im_size: tuple[int, int], pix_per_deg: float, device: torch.device) -> torch.Tensor:
@@ -112,13 +113,7 @@ def hdr_vdp2_torch(test: np.ndarray, ref: np.ndarray, par: Mapping[str, Any], em
     # x/0 -> inf (counted), 0/0 -> nan (not), as in numpy
     diff_mask = torch.any(torch.abs(t_img - r_img) / r_img > 0.001, dim=-1).to(T.DTYPE)
 
-    p = 10.0 ** par["mask_p"]
-    q = 10.0 ** par["mask_q"]
-    pf = 10.0 ** par["psych_func_slope"] / p
-    k_self, k_xo, k_xn = (10.0 ** par[k] for k in ("mask_self", "mask_xo", "mask_xn"))
-    qbf = np.asarray(par["quality_band_freq"], dtype=np.float64)
-    qbw = np.asarray(par["quality_band_w"], dtype=np.float64)
-    epsilon = 1e-12
+    p, q, pf, k_self, k_xo, k_xn, qbf, qbw, epsilon = masking_constants(par)
 
     # mutual masking of every band once; single-band levels (hi0, base) broadcast over orientations
     mm = [_mutual_masking(b_t[b], b_r[b]) for b in range(b_count)]
