@@ -333,7 +333,7 @@ class Trainer:
             with warnings.catch_warnings():
                 # A skipped (non-finite) first step has no optimizer.step() before this one:
                 # torch warns, but the rate is a function of the step index and stays right.
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()`", UserWarning)
+                warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`", UserWarning)
                 self.scheduler.step()
             bar.update(1)
             if result is not None:
