@@ -32,9 +32,10 @@ def worker_train(spec: Record) -> Record:
     gt = torch.rand(b, 3, p, p, generator=g)
 
     def step() -> None:
-        # What the Trainer does per step: autocast forward + loss, backward, Adam.
+        # What the Trainer does per step: autocast forward, fp32 loss, backward, Adam.
         with precision_context(precision, cpu):
-            loss = mu_l1(run(*xs), gt)
+            out = run(*xs)
+        loss = mu_l1(out.float(), gt)
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
         opt.step()

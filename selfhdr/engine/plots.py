@@ -100,4 +100,41 @@ def learning_curves(history: Union[PathLike, Sequence[Record]], out_png: PathLik
     return out
 
 
-__all__ = ["LABELS", "SCORES", "learning_curves", "val_keys"]
+def compared_curves(history: Union[PathLike, Sequence[Record]], out_png: PathLike, stages: Sequence[str],
+                    key: str = "psnr_mu", refs: Optional[Mapping[str, float]] = None,
+                    title: Optional[str] = None, dpi: int = 100) -> Path:
+    """One panel: validation ``key`` of several stages against steps, with ``refs`` as dashed lines.
+
+    The comparison a long run is for (SelfHDR's stage 2 against the supervised network of the
+    same budget, and both against the rows without a network). Each stage's best value is
+    marked and named in the legend. The PNG is written atomically.
+    """
+    records = read_history(history) if isinstance(history, (str, os.PathLike)) else list(history)
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    drawn = 0
+    for i, stage in enumerate(stages):
+        steps, values = series(records, f"{stage}/val", key)
+        if not values:
+            continue
+        best = max(range(len(values)), key=values.__getitem__)
+        ax.plot(steps, values, color=f"C{i}", marker="o", markersize=3, linewidth=1.6,
+                label=f"{stage}: last {values[-1]:.2f}, best {values[best]:.2f} at step {int(steps[best])}")
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"compared_curves: no stage of {list(stages)} logged validation {key!r}")
+    for j, (name, value) in enumerate((refs or {}).items()):
+        ax.axhline(value, color=f"C{len(stages) + j}", linestyle="--", linewidth=1.2, label=f"{name}: {value:.2f}")
+    unit = " (dB)" if "psnr" in key else ""
+    ax.set(xlabel="optimiser step of the stage", ylabel=f"validation {LABELS.get(key, key)}{unit}",
+           title=title or f"validation {LABELS.get(key, key)} against steps")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    out = Path(out_png)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return out
+
+
+__all__ = ["LABELS", "SCORES", "compared_curves", "learning_curves", "val_keys"]

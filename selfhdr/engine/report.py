@@ -21,24 +21,36 @@ HISTORY = "history.jsonl"
 """The scalar history's file name in a run folder."""
 CURVES = "curves_{}.png"
 """File name of a stage's learning curves in a run folder."""
+COMPARED = "compared"
+"""Key (and ``curves_compared.png``) of the figure with every stage's validation score on one panel."""
 
 
 def write_curves(run_dir: Path, refs: Optional[Mapping[str, float]] = None, refs_key: str = "psnr_mu"
                  ) -> Dict[str, str]:
     """Draw ``curves_<stage>.png`` for every stage in the run's history; returns stage → file name.
 
+    Where two or more stages logged ``refs_key``, ``curves_compared.png`` (key ``"compared"``)
+    draws them on one panel.
+
     ``refs`` (``name → value``) become horizontal lines on the validation panel of each stage
     that logged the validation score ``refs_key``, the one score they are comparable with.
     """
-    from .plots import learning_curves, val_keys  # matplotlib only when a report is drawn
+    from .plots import compared_curves, learning_curves, val_keys  # matplotlib only when a report is drawn
 
     records = read_history(run_dir / HISTORY)
     out: Dict[str, str] = {}
+    scored = []
     for stage in stages(records):
         name = CURVES.format(stage)
         lines = refs if refs and refs_key in val_keys(records, stage) else None
         learning_curves(records, run_dir / name, stages=[stage], refs=lines, title=f"{run_dir.name}: {stage}")
         out[stage] = name
+        if refs_key in val_keys(records, stage):
+            scored.append(stage)
+    if len(scored) > 1:  # e.g. SelfHDR's stage 2 against the supervised row of the same budget
+        name = CURVES.format(COMPARED)
+        compared_curves(records, run_dir / name, scored, refs_key, refs, title=f"{run_dir.name}: every stage")
+        out[COMPARED] = name
     return out
 
 
@@ -71,4 +83,4 @@ def write_report(run_dir: Path, details: Dict, table: str, what: str, refs: Opti
     return curves
 
 
-__all__ = ["CURVES", "HISTORY", "curves_markdown", "write_curves", "write_report"]
+__all__ = ["COMPARED", "CURVES", "HISTORY", "curves_markdown", "write_curves", "write_report"]

@@ -356,9 +356,9 @@ class Trainer:
             t0 = time.perf_counter()
 
     def _forward_backward(self, batch: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            result = self.method.training_step(batch)
+        # Autocast covers the network's forward only (Method.run_net); the losses run in fp32.
+        self.method.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
+        result = self.method.training_step(batch)
         loss = result["loss"].float()
         self.optimizer.zero_grad(set_to_none=True)
         # Backward always runs, so DDP's gradient all-reduce happens on every rank; then all

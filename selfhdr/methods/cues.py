@@ -45,7 +45,7 @@ class CuesMethod(Method):
 
     def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Loss = mean |T(out) − T(label)|; logs the batch's static share and the grid statistics."""
-        out = self.net(batch["x1"], batch["x2"], batch["x3"])
+        out = self.run_net(batch["x1"], batch["x2"], batch["x3"])
         loss = mu_l1(out, batch["label"])
         logs: Dict[str, torch.Tensor] = {"loss": loss, "out": out.detach()}
         if torch.is_tensor(batch.get("cls")):

@@ -57,7 +57,7 @@ class FusionMethod(Method):
             raise ValueError(f"'under' and 'over' must both be B×3×H×W, got "
                              f"{tuple(under.shape)} and {tuple(over.shape)}")
         y = torch.cat([rgb_to_ycbcr(under)[:, :1], rgb_to_ycbcr(over)[:, :1]], dim=1)
-        fused, weights = self.net.fuse(y)
+        fused, weights = self.run_net(y, call=self.net.fuse)
         loss, ssim, _ = self.loss.loss_terms(fused, y)
         return {
             "loss": loss,

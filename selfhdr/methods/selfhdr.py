@@ -121,7 +121,7 @@ class SelfHDRStage1(Method):
     def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Loss = expansion (masked Y_color) + preserve_weight · preserving (weighted H2)."""
         x1, x2, x3, color = batch["x1"], batch["x2"], batch["x3"], batch["color"]
-        out = self.net(x1, x2, x3)
+        out = self.run_net(x1, x2, x3)
         with torch.no_grad():
             m = stage1_masks(x2, color, self.cfg.mask_threshold)
         expansion = mu_l1(out, color, m["m1"]) * self.cfg.expansion_weight
@@ -166,7 +166,7 @@ class SelfHDRStage2(Method):
         x1, x2, x3 = batch["x1"], batch["x2"], batch["x3"]
         color, stru = batch["color"], batch["stru"]
         x2 = noisy_reference(x2, batch["t"][:, 1], self.cfg.noise_sigma)
-        out = self.net(x1, x2, x3)
+        out = self.run_net(x1, x2, x3)
         m2 = stage2_mask(color, stru, self.cfg.mask_threshold)
         color_term = mu_l1(out, color, m2) * self.cfg.color_weight
         structure_term = self.structure(out, stru) * self.cfg.structure_weight

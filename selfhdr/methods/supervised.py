@@ -15,6 +15,6 @@ class Supervised(Method):
 
     def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Loss = mean |T(out) − T(gt)|."""
-        out = self.net(batch["x1"], batch["x2"], batch["x3"])
+        out = self.run_net(batch["x1"], batch["x2"], batch["x3"])
         loss = mu_l1(out, batch["gt"])
         return {"loss": loss, "out": out.detach()}

@@ -18,7 +18,7 @@ from conftest import crash_stage2_at
 from selfhdr.config import load_config
 from selfhdr.engine.history import History, read_history, series
 from selfhdr.engine.pipeline import run
-from selfhdr.engine.plots import learning_curves, val_keys
+from selfhdr.engine.plots import compared_curves, learning_curves, val_keys
 from selfhdr.methods.selfhdr import SelfHDRStage2
 
 NET = "{type: AHDRNet, nf: 4, growth: 4, n_dense: 1, n_rdb: 1}"
@@ -60,6 +60,26 @@ def test_learning_curves_put_the_data_where_it_belongs(tmp_path: Path) -> None:
     low_rows = Counter(np.nonzero(_mask(right, C2))[0]).most_common(1)[0]
     assert top_rows[1] > 150 and low_rows[1] > 150  # a long run of pixels on one row
     assert top_rows[0] < rows.min() and low_rows[0] > rows.max()
+
+
+def test_compared_curves_draw_each_stage_and_the_references(tmp_path: Path) -> None:
+    recs = [{"tag": "stage2/val", "step": t, "values": {"psnr_mu": 20.0 + t / 4}} for t in range(10, 410, 10)]
+    recs += [{"tag": "supervised/val", "step": t, "values": {"psnr_mu": 18.0 + t / 8}} for t in range(10, 410, 10)]
+    img = cv2.imread(str(compared_curves(recs, tmp_path / "c.png", ["stage2", "supervised", "cues"])))
+    img = img[:, : img.shape[1] * 3 // 5]  # left of the legend (lower right)
+    s2_cols, s2_rows = _rows_by_column(_mask(img, C0))
+    sup_cols, sup_rows = _rows_by_column(_mask(img, C1))
+    assert s2_cols.size > 250 and np.corrcoef(s2_cols, s2_rows)[0, 1] < -0.9  # rising
+    assert sup_cols.size > 250 and np.corrcoef(sup_cols, sup_rows)[0, 1] < -0.9
+    # At the right end stage 2 (120 dB) is above the supervised curve (68 dB): a smaller row.
+    assert s2_rows[-20:].mean() < sup_rows[-20:].mean() - 50
+    # A reference: a horizontal line in the colour after the three stages' (cues drew nothing).
+    img = cv2.imread(str(compared_curves(recs, tmp_path / "r.png", ["stage2", "supervised", "cues"],
+                                         refs={"merge": 40.0})))
+    line_row, count = Counter(np.nonzero(_mask(img, (214, 39, 40)))[0]).most_common(1)[0]
+    assert count > 250 and sup_rows.min() < line_row < sup_rows.max()
+    with pytest.raises(ValueError, match="no stage of \\['cues'\\] logged validation 'psnr_mu'"):
+        compared_curves(recs, tmp_path / "d.png", ["cues"])
 
 
 def test_val_keys_prefer_the_score_and_the_proxy_without_labels() -> None:
@@ -128,7 +148,8 @@ def test_report_curves_and_history_across_a_resume(tiny_root: Path, tmp_path: Pa
     md = (rd / "results.md").read_text()
     assert "| SelfHDR (AHDRNet) |" in md
     links = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", md)
-    assert links == [("stage1", "curves_stage1.png"), ("stage2", "curves_stage2.png")]
+    assert links == [("stage1", "curves_stage1.png"), ("stage2", "curves_stage2.png"),
+                     ("compared", "curves_compared.png")]
     assert json.loads((rd / "results.json").read_text())["curves"] == dict(links)
     assert set(json.loads((rd / "results.json").read_text())) == set(results) | {"curves"}
     for _, name in links:
