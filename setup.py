@@ -20,9 +20,15 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["selfhdr", "selfhdr.*"]),
-    # HDR-VDP-2 spectra and pyramid filter taps (selfhdr/metrics/hdrvdp/data/README.txt), Octave driver
-    package_data={"selfhdr.metrics.hdrvdp": ["data/*.csv", "data/*.txt", "hdrvdp_octave_driver.m"]},
+    # selfhdr._weights is the repository's pretrained/ folder: the shipped weights and their model
+    # card travel in a wheel (selfhdr/archs/shipped.py finds them there or in the checkout).
+    packages=find_packages(include=["selfhdr", "selfhdr.*"]) + ["selfhdr._weights"],
+    package_dir={"selfhdr._weights": "pretrained"},
+    package_data={
+        # HDR-VDP-2 spectra and pyramid filter taps (selfhdr/metrics/hdrvdp/data/README.txt), Octave driver
+        "selfhdr.metrics.hdrvdp": ["data/*.csv", "data/*.txt", "hdrvdp_octave_driver.m"],
+        "selfhdr._weights": ["selfhdr-*.safetensors", "SHIPPED.md"],
+    },
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

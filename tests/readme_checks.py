@@ -86,6 +86,17 @@ def check_parse(ex: Example, entry: Entry, w: Path) -> None:
         tree = ast.parse(inspect.getsource(importlib.import_module("selfhdr.data.exposure_check")))
         guard = [ast.unparse(n) for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
         assert len(argv) == 3 and guard and "study_table(tolerance_study())" in guard[0]
+    elif argv[:3] == ["python", "-m", "selfhdr.engine.regions"]:  # another run's outputs: parsed, not scored
+        from selfhdr.engine import regions
+
+        def table(root: Path, split: str, methods: Any, *_: Any) -> Any:
+            raise _Reached(None, (root, split, methods))  # type: ignore[arg-type]
+
+        with mock.patch.object(regions, "region_table", table), pytest.raises(_Reached) as reached:
+            regions.main(argv[3:])
+        root, split, methods = reached.value.value
+        assert (REPO / root).is_dir() or root == Path("data/synthetic"), root
+        assert methods and all(str(d).startswith("runs/") for d in methods.values()), methods
     elif argv[1].startswith("scripts/<"):  # python scripts/<name>.py
         for module, _ in COMMANDS.values():
             assert f"from selfhdr.cli.{module} import main" in (REPO / "scripts" / f"{module}.py").read_text()

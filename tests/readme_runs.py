@@ -126,6 +126,7 @@ JOBS: Dict[str, Job] = {
     "evaluate-color": Job(("demo",), check=_check_evaluate_color),
     "prepare-color": Job(extra=["--workers", "1"], check=_check_prepare_color),
     "predict-images": Job(files=("result.exr", "result.png")),
+    "predict-shipped": Job(files=("shipped.exr", "shipped.png"), printed=("no --checkpoint: using the shipped weights",)),
     "predict-folder": Job(files=tuple(f"predicted/bracket_0{i}.{s}" for i in (1, 2) for s in ("hdr", "png")),
                           printed=("2 brackets predicted, 0 refused",)),
     "predict-timed": Job(files=("out.hdr", "out.png"), printed=("Maximum resident set size",)[:TIME.exists()]),

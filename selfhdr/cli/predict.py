@@ -5,6 +5,10 @@ One bracket (three or more exposures, any order; exposures from EXIF, or EV stop
 
     selfhdr-predict --checkpoint model.pth --images a.jpg b.jpg c.jpg --out result.exr
 
+Without ``--checkpoint`` the weights that ship with selfhdr are used, and the command says so:
+a small AHDRNet trained on synthetic scenes only (model card: ``pretrained/SHIPPED.md``), good
+for trying the tools on a bracket right after installing, not for best quality on photographs.
+
 Every bracket of a folder: ``selfhdr-import``'s output (its Training/ and Test/ scenes), any
 Kalantari-layout split, or camera files read as the importer reads them (one sub-folder per
 bracket, or a flat folder grouped by EXIF capture time; JPEG, PNG, TIFF, RAW with the extra)::
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from selfhdr.cli import add_tile_option, parser
 from selfhdr.archs import list_backbones
+from selfhdr.archs.shipped import SHIPPED_CARD, SHIPPED_WEIGHTS, shipped_weights
 from selfhdr.engine.device import keep_freed_memory, resolve_device
 from selfhdr.engine.predict import predict_folder, predict_hdr
 from selfhdr.engine.testing import load_for_inference, read_bracket
@@ -34,7 +39,8 @@ from selfhdr.io import check_hdr_output, write_hdr_with_preview
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = parser(__name__, __doc__)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a model.pth or .safetensors (default: the shipped weights, "
+                                        f"pretrained/{SHIPPED_WEIGHTS}; see pretrained/{SHIPPED_CARD})")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", metavar="IMG", help="one bracket: 3 or more exposures, any order")
     src.add_argument("--input", metavar="DIR", help="a folder of brackets (import layout or camera files)")
@@ -62,7 +68,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if a.images:
             check_hdr_output(out)
             ldrs, times, order = read_bracket(a.images, a.exposures, a.allow_mismatch)
-        net, bgr, _ = load_for_inference(a.checkpoint, a.backbone, a.channel_order, resolve_device(a.device))
+        checkpoint = a.checkpoint
+        if checkpoint is None:
+            checkpoint = shipped_weights()
+            print(f"no --checkpoint: using the shipped weights {checkpoint} (a small AHDRNet trained on "
+                  f"synthetic scenes; model card: pretrained/{SHIPPED_CARD})")
+        net, bgr, _ = load_for_inference(checkpoint, a.backbone, a.channel_order, resolve_device(a.device))
         kwargs = dict(tile=a.tile, overlap=a.overlap, bgr=bgr, precision=a.precision)
         if a.input:
             result = predict_folder(net, a.input, out, suffix=f".{a.format}", tonemap=a.tonemap,

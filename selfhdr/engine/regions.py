@@ -15,6 +15,7 @@ prints the table for the predictions in each ``DIR`` (``<scene>.hdr``, as test.p
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -100,19 +101,25 @@ BANDS = ((0.0, 1e-3), (1e-3, 1e-2), (1e-2, 1e-1), (1e-1, 1.0))
 
 def band_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], masks: Sequence[Mapping[str, np.ndarray]],
                 region: str = "static unclipped") -> Dict[str, Dict[str, float]]:
-    """Within one region, per label-brightness band: share of the region's pixels, PSNR-μ, mean μ error."""
-    errs, levels = [], []
+    """Within one region, per label-brightness band: share of the region's pixels, PSNR-μ, mean μ
+    error, PSNR-l and the band's share of the region's squared linear error."""
+    errs, lin, levels = [], [], []
     for pred, gt, m in zip(preds, gts, masks):
-        e = mu_law(np.clip(pred, 0, 1)) - mu_law(np.clip(gt, 0, 1))
-        errs.append(e[m[region]])
-        levels.append(np.clip(gt, 0, 1)[m[region]].mean(axis=-1))
-    e, g = np.concatenate(errs), np.concatenate(levels)
+        p, g = np.clip(pred, 0, 1), np.clip(gt, 0, 1)
+        errs.append((mu_law(p) - mu_law(g))[m[region]])
+        lin.append((p - g)[m[region]])
+        levels.append(g[m[region]].mean(axis=-1))
+    e, el, g = np.concatenate(errs), np.concatenate(lin), np.concatenate(levels)
+    total_l = float((el ** 2).sum())
     out = {}
     for lo, hi in BANDS:
         k = (g >= lo) & (g < hi) if hi < 1.0 else (g >= lo)
         mse = float((e[k] ** 2).mean()) if k.any() else float("nan")
+        mse_l = float((el[k] ** 2).mean()) if k.any() else float("nan")
         out[f"{lo:g}-{hi:g}"] = {"pixel_share": float(k.mean()), "psnr_mu": float(10 * np.log10(1.0 / max(mse, 1e-12))),
-                                  "bias_mu": float(e[k].mean()) if k.any() else float("nan")}
+                                  "bias_mu": float(e[k].mean()) if k.any() else float("nan"),
+                                  "psnr_l": float(10 * np.log10(1.0 / max(mse_l, 1e-12))),
+                                  "error_share_l": float((el[k] ** 2).sum()) / max(total_l, 1e-30)}
     return out
 
 
@@ -129,13 +136,16 @@ def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], domain: str
     return "\n".join(rows)
 
 
-def band_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Rows: methods; per band (its share of the static unclipped pixels) PSNR-μ / mean μ error."""
+def band_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], domain: str = "mu") -> str:
+    """Rows: methods; per band (its share of the region's pixels) PSNR-μ / mean μ error, or with
+    ``domain`` 'l' PSNR-l / the band's share of the region's squared linear error."""
     first = next(iter(table.values()))
     rows = ["| method | " + " | ".join(f"label {b} ({v['pixel_share']:.0%})" for b, v in first.items()) + " |",
             "|---|" + "---:|" * len(first)]
     for name, bands in table.items():
-        rows.append(f"| {name} | " + " | ".join(f"{v['psnr_mu']:.1f} / {v['bias_mu']:+.4f}" for v in bands.values()) + " |")
+        cells = [f"{v['psnr_mu']:.1f} / {v['bias_mu']:+.4f}" if domain == "mu" else
+                 f"{v['psnr_l']:.1f} / {v['error_share_l']:.0%}" for v in bands.values()]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -146,7 +156,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--split", default="Test")
     p.add_argument("methods", nargs="+", help="NAME=DIR: a folder of <scene>.hdr predictions")
     p.add_argument("--bands", action="store_true",
-                   help="instead: PSNR-μ per label-brightness band within the static unclipped region")
+                   help="instead: per label-brightness band within one region (--region), PSNR-μ / mean "
+                        "μ-law error, then PSNR-l / share of the region's squared linear error")
+    p.add_argument("--region", default="static unclipped", choices=REGIONS, help="the region --bands splits")
     args = p.parse_args(argv)
     methods = {}
     for item in args.methods:
@@ -156,7 +168,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         methods[name] = Path(folder)
     try:
         if args.bands:
-            print(band_markdown(region_table(args.data_root, args.split, methods, band_scores)))
+            score = functools.partial(band_scores, region=args.region)
+            table = region_table(args.data_root, args.split, methods, score)
+            print(band_markdown(table, "mu") + "\n\n" + band_markdown(table, "l"))
         else:
             table = region_table(args.data_root, args.split, methods)
             print(markdown(table, "mu") + "\n\n" + markdown(table, "l"))

@@ -86,3 +86,36 @@ def test_band_scores_put_an_error_in_its_band() -> None:
     assert band_scores([pred], [gt], [masks])["0.1-1"]["pixel_share"] == 0.5
     assert s["0.1-1"]["psnr_mu"] < 40 and s["0.1-1"]["bias_mu"] > 0
     assert np.isnan(s["0.001-0.01"]["bias_mu"])
+
+
+def test_band_scores_linear_columns() -> None:
+    """PSNR-l and each band's share of the region's squared linear error (hand-computed)."""
+    from selfhdr.engine.regions import band_scores
+
+    gt = np.array([[[0.05] * 3, [0.5] * 3]], np.float32)  # one pixel in 0.01-0.1, one in 0.1-1
+    pred = gt + np.array([[[0.01] * 3, [0.03] * 3]], np.float32)
+    s = band_scores([pred], [gt], [{"static clipped": np.ones((1, 2), bool)}], region="static clipped")
+    assert s["0.1-1"]["psnr_l"] == pytest.approx(10 * np.log10(1 / 0.03**2), abs=1e-3)
+    assert s["0.01-0.1"]["psnr_l"] == pytest.approx(40.0, abs=1e-3)
+    assert s["0.1-1"]["error_share_l"] == pytest.approx(0.0009 / 0.001, abs=1e-4)
+
+
+def test_bands_of_another_region_from_the_command_line(root: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    for scene in ["test_001", "test_002"]:
+        gt = read_hdr(root / "Test" / scene / "HDRImg.hdr")
+        clipped = synthetic_regions(root, "Test", scene)["static clipped"]
+        write_hdr(tmp_path / f"{scene}.hdr", np.where(clipped[..., None], gt * 0.9, gt))
+    assert main(["--data-root", str(root), "--split", "Test", "--bands", "--region", "static unclipped",
+                 f"x={tmp_path}"]) == 0
+    unclipped = capsys.readouterr().out
+    assert main(["--data-root", str(root), "--split", "Test", "--bands", "--region", "static clipped",
+                 f"x={tmp_path}"]) == 0
+    clipped_out = capsys.readouterr().out
+    def psnr_l(printed: str) -> list:
+        row = printed.split("\n\n")[1].splitlines()[2]  # the linear table's row of x
+        return [float(c.split(" / ")[0]) for c in row.strip("| ").split(" | ")[1:] if not c.startswith("nan")]
+
+    # The error sits on clipped pixels only: perfect bands (PSNR 120, the 1e-12 floor) outside them.
+    assert psnr_l(unclipped) and all(v == 120.0 for v in psnr_l(unclipped))
+    assert min(psnr_l(clipped_out)) < 60
