@@ -18,6 +18,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "fuse": ("fuse", "fuse under/over exposure pairs with the fusion network; MEF-SSIM table"),
     "benchmark": ("benchmark", "measure speed and memory; JSON + Markdown"),
     "export-weights": ("export_weights", "write a trained network as a small .safetensors file to share"),
+    "fusion-data": ("fusion_data", "build real under/over training pairs and the MEFB split from git copies"),
     "make-synthetic": ("make_synthetic", "make a synthetic dynamic-scene dataset"),
     "prepare-color": ("prepare_color", "align a split with optical flow and write Y_color"),
     "evaluate-color": ("evaluate_color", "score Y_color variants against ground truth"),

@@ -40,7 +40,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train-modes", nargs="+", choices=list(TRAIN_MODES), help="training-step modes")
     p.add_argument("--train-setups", nargs="+", choices=list(TRAIN_SETUPS),
                    help="training batches: the demo's (8×64²) and/or the paper's")
-    p.add_argument("--parts", nargs="+", choices=["infer", "train", "color", "data", "precision", "stream", "vdp"],
+    p.add_argument("--parts", nargs="+",
+                   choices=["infer", "train", "color", "data", "precision", "stream", "fusion", "vdp"],
                    help="default: all but vdp (HDR-VDP-2, port against Octave)")
     p.add_argument("--threads", type=int, help="torch threads per measurement (default: all cores)")
     p.add_argument("--repeats", type=int, help="timed repeats per measurement (median reported)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from selfhdr.cli import parser
 from selfhdr.archs.fusion_net import load_fusion_net
-from selfhdr.engine.fusion_eval import evaluate_fusion, pairs_from_inputs
+from selfhdr.engine.fusion_eval import contact_sheet, evaluate_fusion, pairs_from_inputs
 from selfhdr.errors import SelfHDRError
 
 
@@ -26,15 +26,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--input", nargs="+", required=True, metavar="PATH",
                    help="a folder of pairs (<scene>/*_A.png + *_B.png, or Kalantari scenes) or two images")
     p.add_argument("--out", required=True, help="folder for fused PNGs and metrics.json")
+    p.add_argument("--sheet", type=int, default=0, metavar="N",
+                   help="also write <out>/contact_sheet.png: N pairs (evenly spaced) as inputs and fusions")
     a = p.parse_args(argv)
     try:
         net = load_fusion_net(a.checkpoint) if a.checkpoint else None
         pairs = pairs_from_inputs(a.input)
         report = evaluate_fusion(pairs, net, Path(a.out), log=lambda s: print(s, file=sys.stderr))
+        if a.sheet:
+            sheet = contact_sheet(report, pairs, Path(a.out), Path(a.out) / "contact_sheet.png", a.sheet)
     except SelfHDRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.table())
+    if a.sheet:
+        print(f"contact sheet: {sheet}")
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .benchmark_fusion import fusion_specs, worker_fusion
 from .benchmark_stream import finish_floor, stream_specs, worker_floor, worker_stream
 from .benchmark_train import finish_train, train_specs, worker_train
 from .benchmark_vdp import finish_vdp, vdp_specs, worker_vdp, worker_vdp_octave
@@ -77,7 +78,8 @@ class BenchConfig:
     backbones: List[str] = field(default_factory=lambda: list(PAPER_BATCH))
     sizes: List[Tuple[int, int]] = field(default_factory=lambda: [(256, 256), (512, 512), (1000, 1500)])
     modes: List[str] = field(default_factory=lambda: list(MODES))
-    parts: List[str] = field(default_factory=lambda: ["infer", "train", "color", "data", "precision", "stream"])
+    parts: List[str] = field(default_factory=lambda: ["infer", "train", "color", "data", "precision", "stream",
+                                                      "fusion"])
     """Add 'vdp' by hand: HDR-VDP-2 on one vdp_size pair, the port and (given a toolbox) Octave."""
     threads: Optional[int] = None
     """Torch threads in every worker; None: all cores."""
@@ -104,6 +106,8 @@ class BenchConfig:
     stream_backbone: str = "AHDRNet"
     stream_kwargs: Dict[str, Any] = field(default_factory=dict)
     """Constructor overrides of the streamed network; empty: published widths."""
+    fusion_sizes: List[Tuple[int, int]] = field(default_factory=lambda: [(1000, 1500)])
+    """Pair sizes of the 'fusion' part (FusionNet and Mertens, seconds and peak memory per MP)."""
     vdp_size: Tuple[int, int] = (1000, 1500)
     hdrvdp_toolbox: Optional[str] = None
     """Unmodified HDR-VDP 2.2.2 folder for the Octave run of the 'vdp' part; None: port only."""
@@ -125,6 +129,7 @@ class BenchConfig:
                     train_patch=64, demo_batch=2, demo_patch=32, color_size=(120, 180),
                     data_size=(96, 128), data_workers=[0],
                     data_steps=2, stream_scenes=[1, 3], stream_size=(64, 96), vdp_size=(64, 96),
+                    fusion_sizes=[(96, 128)],
                     stream_kwargs={"nf": 4, "growth": 4, "n_dense": 1, "n_rdb": 1})
         base.update(overrides)
         return cls(**base)
@@ -291,6 +296,7 @@ def _worker_precision(spec: Record) -> Record:
 WORKERS: Dict[str, Callable[[Record], Record]] = {
     "infer": _worker_infer, "train": worker_train, "color": _worker_color, "data": _worker_data,
     "precision": _worker_precision, "floor": worker_floor, "stream": worker_stream, "vdp": worker_vdp,
+    "fusion": worker_fusion,
     "vdp_octave": worker_vdp_octave,
 }
 
@@ -422,12 +428,14 @@ def machine_info() -> Record:
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> Record:
     """Measure everything ``cfg`` asks for; returns the JSON-ready result."""
     result: Record = {"machine": machine_info(), "config": asdict(cfg), "inference": [], "train": [],
-                      "color": [], "data": [], "precision": [], "floor": [], "stream": [], "vdp": []}
+                      "color": [], "data": [], "precision": [], "floor": [], "stream": [], "vdp": [],
+                      "fusion": []}
 
     def run(part: str, spec: Record) -> None:
         rec = measure(spec, cfg)
         result[part].append(rec)
-        label = " ".join(str(spec.get(k)) for k in ("backbone", "size", "setup", "mode", "scenes") if spec.get(k))
+        label = " ".join(str(spec.get(k)) for k in ("backbone", "method", "size", "setup", "mode", "scenes")
+                         if spec.get(k))
         progress(f"{part} {label}: " + (rec["error"] if "error" in rec else f"{rec.get('seconds', 0):.2f} s, "
                  f"{rec.get('peak_rss_mb', 0):.0f} MiB"))
 
@@ -457,6 +465,9 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = print) -> 
         if "stream" in cfg.parts:
             for spec in stream_specs(cfg, work):
                 run("stream", spec)
+        if "fusion" in cfg.parts:
+            for spec in fusion_specs(cfg, work):
+                run("fusion", spec)
         if "vdp" in cfg.parts:
             for spec in vdp_specs(cfg, work):
                 run("vdp", spec)

@@ -25,6 +25,8 @@ def _gib(r: Record) -> str:
 
 
 def markdown(result: Record) -> str:
+    from .benchmark_fusion import fusion_rows
+
     """The README's performance tables from a :func:`run_benchmark` result."""
     m = result["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m.get('capability')}), torch {m['torch']}, "
@@ -87,6 +89,7 @@ def markdown(result: Record) -> str:
                      + (" (reduced widths)" if r.get("kwargs") else ""),
                      "failed: " + r["error"][:60] if "error" in r else
                      f"peak {_gib(r)} GiB, {r['seconds_per_scene']:.1f} s/scene"])
+    rows += fusion_rows(result.get("fusion", []))
     rows += _vdp_rows(result.get("vdp", []))
     if rows:
         lines += _table(["measurement", "result"], rows)

@@ -60,8 +60,12 @@ class FusionReport:
             "mean": self.means(),
         }
 
+    def wins(self, method: str = NETWORK, against: str = "mertens") -> int:
+        """Pairs on which ``method`` scores strictly above ``against``."""
+        return sum(a > b for a, b in zip(self.scores[method], self.scores[against]))
+
     def table(self) -> str:
-        """A plain-text table, one row per pair and a final mean row."""
+        """A plain-text table, one row per pair, a mean row, and the network's wins over Mertens."""
         methods = list(self.scores)
         width = max([len("pair"), len("mean")] + [len(n) for n in self.names])
         lines = ["  ".join([f"{'pair':<{width}}"] + [f"{m:>9}" for m in methods])]
@@ -69,6 +73,9 @@ class FusionReport:
             lines.append("  ".join([f"{name:<{width}}"] + [f"{self.scores[m][i]:>9.4f}" for m in methods]))
         means = self.means()
         lines.append("  ".join([f"{'mean':<{width}}"] + [f"{means[m]:>9.4f}" for m in methods]))
+        if NETWORK in self.scores and "mertens" in self.scores:
+            lines.append(f"network above mertens on {self.wins()} of {len(self.names)} pairs "
+                         f"(mean difference {means[NETWORK] - means['mertens']:+.4f})")
         return "\n".join(lines)
 
 
@@ -84,6 +91,46 @@ def pairs_from_inputs(inputs: Sequence[PathLike]) -> List[PairFiles]:
         return [PairFiles(name, a, b, True)]
     raise InputError(None, f"give one folder of pairs or two image files, got {len(inputs)} path(s): "
                            f"{', '.join(map(str, inputs))}")
+
+
+SHEET_HEIGHT = 180
+"""Height in pixels of each image on a contact sheet."""
+
+
+def contact_sheet(report: FusionReport, pairs: Sequence[PairFiles], out_dir: PathLike, out_png: PathLike,
+                  count: int = 6) -> Path:
+    """A PNG of ``count`` pairs, evenly spaced in the report's order: under, over, then each method's
+    fused image (as ``evaluate_fusion`` wrote it to ``out_dir/<method>/``) with its MEF-SSIM."""
+    if not report.names:
+        raise ValueError("contact_sheet: the report has no pairs")
+    n = len(report.names)
+    picks = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
+    by_name = {p.name: p for p in pairs}
+    methods = list(report.scores)
+    rows = []
+    for i in picks:
+        name = report.names[i]
+        under, over = read_pair(by_name[name])
+        cells = [(under, f"{name}: under"), (over, "over")]
+        for m in methods:
+            fused = cv2.imread(str(Path(out_dir) / m / f"{name}.png"), cv2.IMREAD_COLOR)
+            if fused is None:
+                raise InputError(Path(out_dir) / m / f"{name}.png", "missing: fuse the pairs with an output folder first")
+            cells.append((fused[..., ::-1].astype(np.float32) / 255.0, f"{m} {report.scores[m][i]:.4f}"))
+        row = []
+        for img, label in cells:
+            h, w = img.shape[:2]
+            tile = cv2.resize(img, (max(1, round(w * SHEET_HEIGHT / h)), SHEET_HEIGHT), interpolation=cv2.INTER_AREA)
+            tile = np.ascontiguousarray(np.round(np.clip(tile, 0, 1)[..., ::-1] * 255).astype(np.uint8))
+            cv2.rectangle(tile, (0, 0), (tile.shape[1], 18), (0, 0, 0), -1)
+            cv2.putText(tile, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+            row.append(tile)
+        rows.append(np.concatenate(row, axis=1))
+    width = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    out = Path(out_png)
+    write_ldr(out, sheet[..., ::-1].astype(np.float32) / 255.0, bits=8)
+    return out
 
 
 def evaluate_fusion(pairs: Sequence[PairFiles], net: Optional[FusionNet] = None,

@@ -95,11 +95,22 @@ def test_floor_and_stream_records(result: dict) -> None:
     assert all(r["seconds_per_scene"] > 0 and r["peak_rss_mb"] > 0 for r in result["stream"])
 
 
+def test_fusion_records(result: dict) -> None:
+    """FusionNet and Mertens on one 96×128 pair: seconds per megapixel and peak memory."""
+    assert [(r["method"], r["size"], "error" in r) for r in result["fusion"]] == [
+        ("network", "96×128", False), ("mertens", "96×128", False)]
+    for r in result["fusion"]:
+        assert r["seconds"] > 0 and r["s_per_mp"] == pytest.approx(r["seconds"] / (96 * 128 / 1e6))
+    text = markdown(result)
+    assert "two-exposure fusion of one 96×128 pair, FusionNet (default widths, fp32)" in text
+    assert "two-exposure fusion of one 96×128 pair, OpenCV Mertens" in text
+
+
 def test_json_and_markdown(result: dict, tmp_path: Path) -> None:
     md_path = save(result, tmp_path / "bench" / "benchmark.json")
     loaded = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
     assert set(loaded) == {"machine", "config", "inference", "train", "color", "data", "precision", "floor", "stream",
-                           "vdp"}
+                           "vdp", "fusion"}
     text = md_path.read_text()
     assert text == markdown(loaded)
     assert "| backbone | size | mode | s | s/MP | × eager | × floor |" in text
