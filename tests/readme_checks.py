@@ -121,7 +121,8 @@ def check_parse(ex: Example, entry: Entry, w: Path) -> None:
 
 BASE = {"train": [], "benchmark": [], "import": ["--input", "i", "--out", "o"], "prepare-color": ["--data-root", "d"],
         "test": ["--checkpoint", "m.pth", "--data-root", "d", "--out", "o"],
-        "predict": ["--checkpoint", "m.pth", "--out", "o", "--images", "a", "b", "c"]}
+        "predict": ["--checkpoint", "m.pth", "--out", "o", "--images", "a", "b", "c"],
+        "fusion-data": ["--git-root", "r", "--out", "o"]}
 
 
 def check_flag(ex: Example, entry: Entry, w: Path) -> None:

@@ -6,6 +6,7 @@ own:
 
 * ``network``: :func:`selfhdr.archs.fusion_net.fuse_pair` with a FusionNet of the default
   widths (16-32-64-128; random weights: the time does not depend on them), fp32, whole image;
+* ``network-wide``: the same at ``configs/fusion_real.yaml``'s widths (32-64-128-256);
 * ``mertens``: OpenCV's Mertens exposure fusion, the baseline the network is scored against.
 
 Each is warmed up on a 64×64 crop, then timed (median of the repeats).
@@ -19,7 +20,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 Record = Dict[str, Any]
-FUSION_METHODS = ("network", "mertens")
+FUSION_METHODS = ("network", "network-wide", "mertens")
+WIDTHS = {"network": (16, 32, 64, 128), "network-wide": (32, 64, 128, 256)}
 WARMUP = 64
 
 
@@ -59,9 +61,9 @@ def worker_fusion(spec: Record) -> Record:
 
     with np.load(spec["pair"]) as z:
         under, over = z["under"], z["over"]
-    if spec["method"] == "network":
+    if spec["method"] in WIDTHS:
         torch.manual_seed(0)
-        net = FusionNet().eval()
+        net = FusionNet(WIDTHS[spec["method"]]).eval()
 
         def run(u: np.ndarray, o: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
@@ -79,8 +81,9 @@ def fusion_rows(records: List[Record]) -> List[List[str]]:
     """Rows of the measurement table: seconds and peak memory per megapixel."""
     rows = []
     for r in records:
+        widths = "-".join(map(str, WIDTHS.get(r["method"], ())))
         label = f"two-exposure fusion of one {r['size']} pair, " + \
-                ("FusionNet (default widths, fp32)" if r["method"] == "network" else "OpenCV Mertens")
+                (f"FusionNet (widths {widths}, fp32)" if widths else "OpenCV Mertens")
         if "error" in r:
             rows.append([label, "failed: " + r["error"][:60]])
             continue

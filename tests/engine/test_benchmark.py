@@ -98,11 +98,12 @@ def test_floor_and_stream_records(result: dict) -> None:
 def test_fusion_records(result: dict) -> None:
     """FusionNet and Mertens on one 96×128 pair: seconds per megapixel and peak memory."""
     assert [(r["method"], r["size"], "error" in r) for r in result["fusion"]] == [
-        ("network", "96×128", False), ("mertens", "96×128", False)]
+        ("network", "96×128", False), ("network-wide", "96×128", False), ("mertens", "96×128", False)]
     for r in result["fusion"]:
         assert r["seconds"] > 0 and r["s_per_mp"] == pytest.approx(r["seconds"] / (96 * 128 / 1e6))
     text = markdown(result)
-    assert "two-exposure fusion of one 96×128 pair, FusionNet (default widths, fp32)" in text
+    assert "two-exposure fusion of one 96×128 pair, FusionNet (widths 16-32-64-128, fp32)" in text
+    assert "two-exposure fusion of one 96×128 pair, FusionNet (widths 32-64-128-256, fp32)" in text
     assert "two-exposure fusion of one 96×128 pair, OpenCV Mertens" in text
 
 
