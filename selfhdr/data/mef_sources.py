@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from ..errors import InputError, PathLike
+from ..io import read_ldr, write_ldr
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,8 @@ def _blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _read(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if img is None:
-        raise InputError(path, "cannot read the image")
-    return img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
-
-
 def _luma(img: np.ndarray) -> np.ndarray:
-    return img @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR
+    return img @ np.array([0.299, 0.587, 0.114], np.float32)  # RGB, BT.601
 
 
 def choose_pair(frames: Sequence[np.ndarray]) -> Tuple[int, int]:
@@ -158,7 +151,7 @@ def _write_pair(dest: Path, scene: str, under: np.ndarray, over: np.ndarray) -> 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for side, img in (("A", under), ("B", over)):
-        cv2.imwrite(str(tmp / f"{scene}_{side}.png"), np.round(img[:h, :w] * 255).astype(np.uint8))
+        write_ldr(tmp / f"{scene}_{side}.png", img[:h, :w], bits=8)
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
 
@@ -183,7 +176,7 @@ def build_training_pairs(root: PathLike, out: PathLike, sources: Sequence[Source
                 if copies:
                     raise InputError(None, f"{src.repo} {src.prefix}/{scene}: {copies} are MEFB files; add the "
                                            f"scene to MEFB_OVERLAP['{src.name}']")
-                frames = [_read(f) for f in files]
+                frames = [read_ldr(f) for f in files]
                 order = sorted(range(len(frames)), key=lambda i: float(_luma(frames[i]).mean()))
                 frames = [frames[i] for i in order]
                 u, o = choose_pair(frames)
