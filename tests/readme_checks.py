@@ -122,7 +122,7 @@ def check_parse(ex: Example, entry: Entry, w: Path) -> None:
 BASE = {"train": [], "benchmark": [], "import": ["--input", "i", "--out", "o"], "prepare-color": ["--data-root", "d"],
         "test": ["--checkpoint", "m.pth", "--data-root", "d", "--out", "o"],
         "predict": ["--checkpoint", "m.pth", "--out", "o", "--images", "a", "b", "c"],
-        "fusion-data": ["--git-root", "r", "--out", "o"]}
+        "fusion-data": ["--git-root", "r", "--out", "o"], "fuse": ["--input", "i", "--out", "o"]}
 
 
 def check_flag(ex: Example, entry: Entry, w: Path) -> None:

@@ -112,6 +112,7 @@ TABLE: List[Entry] = [
     Entry("--resume", "flag", ["train"]),
     Entry("--make-data", "flag", ["train"]),
     Entry("--git-root", "flag", ["fusion-data"]),
+    Entry("--protocol", "flag", ["fuse"]),
     Entry("--checkpoint", "flag", ["test", "predict"]),
     Entry("--tile", "flag", ["test", "predict"]),
     Entry("--overlap", "flag", ["test", "predict"]),

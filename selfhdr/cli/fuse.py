@@ -16,7 +16,7 @@ from pathlib import Path
 
 from selfhdr.cli import parser
 from selfhdr.archs.fusion_net import load_fusion_net
-from selfhdr.engine.fusion_eval import contact_sheet, evaluate_fusion, pairs_from_inputs
+from selfhdr.engine.fusion_eval import PROTOCOLS, contact_sheet, evaluate_fusion, pairs_from_inputs
 from selfhdr.errors import SelfHDRError
 
 
@@ -28,11 +28,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out", required=True, help="folder for fused PNGs and metrics.json")
     p.add_argument("--sheet", type=int, default=0, metavar="N",
                    help="also write <out>/contact_sheet.png: N pairs (evenly spaced) as inputs and fusions")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="float",
+                   help="float (default): score the fused images as computed, in [0, 1]; mefb: score the "
+                        "8-bit files, inputs and fused PNGs, as MEFB's MATLAB evaluation reads them")
     a = p.parse_args(argv)
     try:
         net = load_fusion_net(a.checkpoint) if a.checkpoint else None
         pairs = pairs_from_inputs(a.input)
-        report = evaluate_fusion(pairs, net, Path(a.out), log=lambda s: print(s, file=sys.stderr))
+        report = evaluate_fusion(pairs, net, Path(a.out), log=lambda s: print(s, file=sys.stderr),
+                                 protocol=a.protocol)
         if a.sheet:
             sheet = contact_sheet(report, pairs, Path(a.out), Path(a.out) / "contact_sheet.png", a.sheet)
     except SelfHDRError as exc:

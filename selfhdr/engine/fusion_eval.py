@@ -14,7 +14,7 @@ import numpy as np
 from ..archs.fusion_net import FusionNet, fuse_pair
 from ..data.pairs import PairFiles, find_pairs, read_pair
 from ..errors import InputError, PathLike
-from ..io import atomic_write_text, check_file, write_ldr
+from ..io import atomic_write_text, check_file, quantise, write_ldr
 from ..metrics.mef_ssim import mef_ssim
 
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -40,12 +40,28 @@ def fuse_mertens(under: np.ndarray, over: np.ndarray) -> np.ndarray:
 BASELINES: Dict[str, Fuser] = {"mean": fuse_mean, "mertens": fuse_mertens}
 
 
+PROTOCOLS = {
+    "float": "MEF-SSIM (Ma et al. 2015, 3 scales; float inputs in [0, 1])",
+    "mefb": "MEF-SSIM (Ma et al. 2015, 3 scales; MEFB's protocol: 8-bit inputs and fused files, "
+            "rgb2gray rounded)",
+}
+"""How :func:`evaluate_fusion` scores: ``float`` scores the [0, 1] images as computed; ``mefb``
+scores what MEFB's ``metricsMEF_SSIM.m`` reads: the 8-bit input files and the 8-bit fused PNG
+written here, each turned grey by MATLAB's ``rgb2gray`` on uint8 (which rounds)."""
+
+
+def _scored(image: np.ndarray, protocol: str) -> np.ndarray:
+    return quantise(image, 8) if protocol == "mefb" else image
+
+
 @dataclass
 class FusionReport:
     """Per-pair MEF-SSIM of every fusion method, in pair order."""
 
     names: List[str] = field(default_factory=list)
     scores: Dict[str, List[float]] = field(default_factory=dict)
+    protocol: str = "float"
+    """How the scores were computed: a key of :data:`PROTOCOLS`."""
 
     def means(self) -> Dict[str, float]:
         """Mean MEF-SSIM of each method over the pairs."""
@@ -54,7 +70,8 @@ class FusionReport:
     def to_dict(self) -> Dict[str, object]:
         """JSON-ready form: metric, per-pair scores and means."""
         return {
-            "metric": "MEF-SSIM (Ma et al. 2015, 3 scales; float inputs in [0, 1])",
+            "metric": PROTOCOLS[self.protocol],
+            "protocol": self.protocol,
             "methods": list(self.scores),
             "pairs": {n: {m: v[i] for m, v in self.scores.items()} for i, n in enumerate(self.names)},
             "mean": self.means(),
@@ -121,7 +138,7 @@ def contact_sheet(report: FusionReport, pairs: Sequence[PairFiles], out_dir: Pat
         for img, label in cells:
             h, w = img.shape[:2]
             tile = cv2.resize(img, (max(1, round(w * SHEET_HEIGHT / h)), SHEET_HEIGHT), interpolation=cv2.INTER_AREA)
-            tile = np.ascontiguousarray(np.round(np.clip(tile, 0, 1)[..., ::-1] * 255).astype(np.uint8))
+            tile = np.ascontiguousarray(quantise(tile[..., ::-1], 8))
             cv2.rectangle(tile, (0, 0), (tile.shape[1], 18), (0, 0, 0), -1)
             cv2.putText(tile, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
             row.append(tile)
@@ -136,29 +153,34 @@ def contact_sheet(report: FusionReport, pairs: Sequence[PairFiles], out_dir: Pat
 def evaluate_fusion(pairs: Sequence[PairFiles], net: Optional[FusionNet] = None,
                     out_dir: Optional[PathLike] = None,
                     log: Optional[Callable[[str], None]] = None,
-                    baselines: Sequence[str] = tuple(BASELINES)) -> FusionReport:
+                    baselines: Sequence[str] = tuple(BASELINES),
+                    protocol: str = "float") -> FusionReport:
     """Fuse every pair with the network (if given) and ``baselines``; score by MEF-SSIM.
 
     With ``out_dir``, fused images go to ``<out_dir>/<method>/<pair>.png`` (8-bit) and the
-    report to ``<out_dir>/metrics.json``. Scores use the float [0, 1] images. For a
+    report to ``<out_dir>/metrics.json``. ``protocol`` (see :data:`PROTOCOLS`): ``float``
+    scores the float [0, 1] images, ``mefb`` their 8-bit files as MEFB does. For a
     validation hook, ``baselines=()`` scores the network alone.
     """
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     fusers: Dict[str, Fuser] = {}
     if net is not None:
         fusers[NETWORK] = lambda u, o: fuse_pair(net, u, o)
     fusers.update((b, BASELINES[b]) for b in baselines)
     if not fusers:
         raise ValueError("nothing to evaluate: no network and no baselines")
-    report = FusionReport(scores={m: [] for m in fusers})
+    report = FusionReport(scores={m: [] for m in fusers}, protocol=protocol)
     for pair in pairs:
         under, over = read_pair(pair)
         report.names.append(pair.name)
+        sources = [_scored(under, protocol), _scored(over, protocol)]
         for method, fuser in fusers.items():
             fused = fuser(under, over)
-            report.scores[method].append(mef_ssim([under, over], fused))
+            report.scores[method].append(mef_ssim(sources, _scored(fused, protocol)))
             if out_dir is not None:
                 write_ldr(Path(out_dir) / method / f"{pair.name}.png", fused, bits=8)
         if log is not None:

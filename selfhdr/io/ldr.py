@@ -67,6 +67,15 @@ def read_ldr(path: PathLike) -> np.ndarray:
     raise InputError(p, f"unsupported pixel type {img.dtype} (expected 8- or 16-bit)")
 
 
+def quantise(img: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Float [0, 1] pixels as the 8- or 16-bit integers :func:`write_ldr` stores (clip, round)."""
+    if bits == 16:
+        return np.round(np.clip(img, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    if bits == 8:
+        return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise ValueError(f"bits must be 8 or 16, got {bits}")
+
+
 def write_ldr(path: PathLike, img: np.ndarray, bits: int = 16) -> None:
     """Write a float RGB image in [0, 1] as an 8- or 16-bit file (TIFF/PNG), atomically."""
     img = np.asarray(img)
@@ -74,11 +83,6 @@ def write_ldr(path: PathLike, img: np.ndarray, bits: int = 16) -> None:
         raise ValueError(f"{path}: expected H×W×3, got {img.shape}")
     if not np.isfinite(img).all():
         raise ValueError(f"{path}: refusing to write NaN or Inf pixels")
-    if bits == 16:
-        q = np.round(np.clip(img, 0.0, 1.0) * 65535.0).astype(np.uint16)
-    elif bits == 8:
-        q = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
-    else:
-        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    q = quantise(img, bits)
     with atomic_path(path) as tmp:
         cv_write_rgb(tmp, q)

@@ -18,6 +18,7 @@ from selfhdr.archs.fusion_net import (
 from selfhdr.data.pairs import ExposurePairs, find_pairs
 from selfhdr.engine.fusion_eval import evaluate_fusion, fuse_mertens, pairs_from_inputs
 from selfhdr.errors import CheckpointError, InputError
+from selfhdr.metrics.mef_ssim import mef_ssim
 from selfhdr.methods.base import Method
 from selfhdr.methods.fusion import FusionMethod
 
@@ -226,6 +227,42 @@ def test_evaluate_fusion_writes_images_and_metrics(ab_root: Path, tmp_path: Path
     assert pair[0].name == "s1"
     assert list(evaluate_fusion(pair).scores) == ["mean", "mertens"]
     assert list(evaluate_fusion(pair, _random_net(), baselines=()).scores) == ["network"]
+
+
+def test_mefb_protocol_scores_the_8bit_files(ab_root: Path, tmp_path: Path) -> None:
+    """protocol='mefb' scores what MEFB's metricsMEF_SSIM.m reads: the uint8 input files and the
+    fused PNG as written (its rgb2gray rounds uint8); 'float' scores the unrounded images."""
+    pairs = find_pairs(ab_root)
+    out = tmp_path / "out"
+    mefb = evaluate_fusion(pairs, _random_net(), out, protocol="mefb")
+    exact = evaluate_fusion(pairs, _random_net())
+    assert json.loads((out / "metrics.json").read_text())["protocol"] == "mefb"
+    for i, pair in enumerate(pairs):
+        a, b = (cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1] for f in (pair.first, pair.second))
+        for method in mefb.scores:
+            fused = cv2.imread(str(out / method / f"{pair.name}.png"), cv2.IMREAD_COLOR)[..., ::-1]
+            assert mefb.scores[method][i] == pytest.approx(mef_ssim([a, b], fused), abs=1e-12)
+            assert mefb.scores[method][i] != pytest.approx(exact.scores[method][i], abs=1e-9)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        evaluate_fusion(pairs, protocol="matlab")
+
+
+def test_pairs_in_either_order_and_as_jpeg_fuse_alike(ab_root: Path, tmp_path: Path) -> None:
+    """Real pairs come named either way round and as JPEG: the network sees them by brightness,
+    so swapping a pair's A/B names changes nothing; a JPEG copy fuses to nearly the same score."""
+    net = _random_net()
+    src = find_pairs(ab_root)[0]
+    swapped, jpeg = tmp_path / "swapped" / "s1", tmp_path / "jpeg" / "s1"
+    swapped.mkdir(parents=True), jpeg.mkdir(parents=True)
+    (swapped / "s1_A.png").write_bytes(src.second.read_bytes())
+    (swapped / "s1_B.png").write_bytes(src.first.read_bytes())
+    for side, f in (("A", src.first), ("B", src.second)):
+        cv2.imwrite(str(jpeg / f"s1_{side}.jpg"), cv2.imread(str(f)), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    base = evaluate_fusion([src], net).scores
+    assert evaluate_fusion(find_pairs(swapped.parent), net).scores == base
+    as_jpeg = evaluate_fusion(find_pairs(jpeg.parent), net).scores
+    for method, (score,) in base.items():
+        assert as_jpeg[method][0] == pytest.approx(score, abs=0.02) and as_jpeg[method][0] != score
 
 
 def test_mertens_baseline_is_opencv_on_0_255_bgr() -> None:
