@@ -84,6 +84,8 @@ TABLE: List[Entry] = [
           {"runs/m_robust": "runs/demo", "runs/m_published": "runs/demo"}),
     Entry("python scripts/train.py --config configs/demo.yaml --set align.merge", "parse",
           "a demo run per merge (tens of minutes): its overrides are checked"),
+    Entry("python scripts/train.py --config configs/demo.yaml --set name=demo_lin1", "parse",
+          "a demo run per loss setting (minutes): its overrides are checked"),
     Entry("python scripts/train.py --config configs/selfhdr_ahdrnet.yaml", "parse",
           "Kalantari's dataset, torchvision's ImageNet VGG19 weights, 180,000 iterations"),
     Entry("python scripts/train.py --config configs/cpu_long.yaml", "parse",

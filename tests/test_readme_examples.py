@@ -125,7 +125,7 @@ def _config_path(parts: List[str]) -> bool:
 def test_dotted_names_resolve() -> None:
     """Dotted names in backticks are config keys (``data.val_fraction``, ``align.*``) or importable."""
     spans = re.findall(r"`([A-Za-z_]\w*(?:\.(?:\w+|\*))+)`", re.sub(r"```\w*\n.*?```", "", README, flags=re.S))
-    names = [s for s in spans if not re.search(r"\.(py|txt|json|jsonl|png|yaml|pth|md|hdr|exr|tif|jpg|safetensors)$", s)]
+    names = [s for s in spans if not re.search(r"\.(py|txt|json|jsonl|png|yaml|pth|md|hdr|exr|tif|jpg|safetensors|m)$", s)]
     assert {"data.val_fraction", "selfhdr.errors.InputError", "align.*"} <= set(names)
     for name in names:
         assert _config_path(name.split(".")) or resolve(name) is not None, name

@@ -60,6 +60,10 @@ class Stage2Config:
     mask_threshold: float = 10 / 255
     """M2 keeps pixels where mean_c |T(Y_color) − T(Y_stru)| is below this."""
     color_weight: float = 1.0
+    linear_weight: float = 0.0
+    """Weight of an extra linear-domain colour term L1(out·M2, Y_color·M2), not in the published
+    loss (0). The μ-law L1's slope at a radiance of 1 is 1/100 of its slope at 0.01, so it barely
+    corrects the brightest pixels, which dominate PSNR-l; this term weighs them as PSNR-l does."""
     structure_weight: float = 1.0
     structure_loss: Literal["vgg", "ssim"] = "vgg"
     """'vgg': SelfHDR's VGG19 perceptual loss (needs ImageNet weights); 'ssim': 1 − SSIM on T(·)."""
@@ -80,7 +84,8 @@ class Stage2Config:
 
     def validate(self) -> None:
         """Reject negative weights and thresholds."""
-        for name in ("mask_threshold", "color_weight", "structure_weight", "noise_sigma", "vgg_divisor"):
+        for name in ("mask_threshold", "color_weight", "linear_weight", "structure_weight", "noise_sigma",
+                     "vgg_divisor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.vgg_channel_order not in CHANNEL_ORDERS:
@@ -162,7 +167,8 @@ class SelfHDRStage2(Method):
         self.structure = structure_loss if structure_loss is not None else build_structure_loss(self.cfg)
 
     def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Loss = color_weight · masked μ-L1 to Y_color + structure_weight · structure(out, Y_stru)."""
+        """Loss = color_weight · masked μ-L1 to Y_color + structure_weight · structure(out, Y_stru)
+        (+ linear_weight · masked linear L1 to Y_color, when set; the published loss has none)."""
         x1, x2, x3 = batch["x1"], batch["x2"], batch["x3"]
         color, stru = batch["color"], batch["stru"]
         x2 = noisy_reference(x2, batch["t"][:, 1], self.cfg.noise_sigma)
@@ -170,5 +176,10 @@ class SelfHDRStage2(Method):
         m2 = stage2_mask(color, stru, self.cfg.mask_threshold)
         color_term = mu_l1(out, color, m2) * self.cfg.color_weight
         structure_term = self.structure(out, stru) * self.cfg.structure_weight
-        return {"loss": color_term + structure_term, "color": color_term.detach(),
-                "structure": structure_term.detach(), "mask_m2": m2.mean(), "out": out.detach()}
+        loss = color_term + structure_term
+        logs = {"color": color_term.detach(), "structure": structure_term.detach(), "mask_m2": m2.mean()}
+        if self.cfg.linear_weight:
+            linear_term = torch.mean(torch.abs(out * m2 - color * m2)) * self.cfg.linear_weight
+            loss = loss + linear_term
+            logs["linear"] = linear_term.detach()
+        return {"loss": loss, **logs, "out": out.detach()}

@@ -173,6 +173,14 @@ def test_stage2_matches_published_with_the_published_noise() -> None:
     torch.testing.assert_close(res["structure"], structure(out, batch["stru"]))
     torch.testing.assert_close(res["loss"], color + structure(out, batch["stru"]))
     torch.testing.assert_close(res["mask_m2"], label_mask.mean())
+    assert cfg.linear_weight == 0.0 and "linear" not in res  # the published loss has no linear term
+    # linear_weight adds w · mean|out·M2 − Y_color·M2| in linear radiance, on the same mask.
+    torch.manual_seed(123)
+    lin = SelfHDRStage2(net, Stage2Config(linear_weight=3.0), structure_loss=Stand()).training_step(batch)
+    linear = l1(out * label_mask, batch["color"] * label_mask) * 3.0
+    assert float(linear) > 1e-4
+    torch.testing.assert_close(lin["linear"], linear)
+    torch.testing.assert_close(lin["loss"], color + structure(out, batch["stru"]) + linear)
     assert stage2_mask(batch["color"], batch["color"], 10 / 255).min() == 1.0
 
 
