@@ -50,6 +50,14 @@ def markdown(result: Record) -> str:
         lines += _table(["backbone", "size", "mode", "s", "s/MP", "× eager", "× floor", "peak GiB",
                          "max abs Δ vs eager"], rows)
         lines.append("")
+        wino = (result.get("floor") or [{}])[0].get("winograd")
+        if wino:
+            lines += [f"Below the floor? One {wino['channels']}→{wino['channels']} 3×3 layer at "
+                      f"{wino['size']}², fp32: direct (oneDNN) {wino['direct_seconds'] * 1e3:.1f} ms; Winograd "
+                      f"F(2×2, 3×3) in torch operations {wino['winograd_seconds'] * 1e3:.1f} ms, of which its "
+                      f"16 batched products (2.25× fewer multiplies) {wino['winograd_gemm_seconds'] * 1e3:.1f} ms "
+                      f"and its input transform {wino['winograd_transform_seconds'] * 1e3:.1f} ms "
+                      f"(max |Δ| {wino['max_abs_diff']:.1e}).", ""]
     if result["train"]:
         lines += ["One training step (forward, μ-law L1, backward, Adam) at the demo's batch and patch "
                   "(configs/demo.yaml; each backbone at the widths benchmarked here) and at the paper's; "

@@ -18,10 +18,11 @@ Record = Dict[str, Any]
 
 
 def worker_floor(spec: Record) -> Record:
-    """Sustained fp32 GFLOP/s of a large matrix product with the run's threads."""
-    from .floor import gemm_gflops
+    """Sustained fp32 GFLOP/s of a large matrix product with the run's threads, and the
+    Winograd probe: whether F(2×2, 3×3) gets below the direct-MAC floor from Python."""
+    from .floor import gemm_gflops, winograd_probe
 
-    return {"gflops": gemm_gflops(spec.get("threads"))}
+    return {"gflops": gemm_gflops(spec.get("threads")), "winograd": winograd_probe(threads=spec.get("threads"))}
 
 
 def worker_stream(spec: Record) -> Record:

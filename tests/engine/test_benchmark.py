@@ -93,6 +93,11 @@ def test_floor_and_stream_records(result: dict) -> None:
                                                                        / (2 * r["macs"]))
     assert [(r["scenes"], "error" in r) for r in result["stream"]] == [(1, False), (3, False)]
     assert all(r["seconds_per_scene"] > 0 and r["peak_rss_mb"] > 0 for r in result["stream"])
+    wino = floor["winograd"]  # the probe of a route below the direct-MAC floor
+    assert (wino["channels"], wino["size"]) == (64, 256) and wino["max_abs_diff"] < 1e-4
+    assert all(wino[k] > 0 for k in ("direct_seconds", "winograd_seconds", "winograd_gemm_seconds",
+                                     "winograd_transform_seconds"))
+    assert "Below the floor? One 64→64 3×3 layer at 256², fp32: direct (oneDNN)" in markdown(result)
 
 
 def test_fusion_records(result: dict) -> None:

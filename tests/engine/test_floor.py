@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from selfhdr.archs import build_backbone
-from selfhdr.engine.floor import floor_seconds, gemm_gflops, macs
+from selfhdr.engine.floor import floor_seconds, gemm_gflops, macs, winograd_conv3x3
 
 
 class OneConv(nn.Module):
@@ -34,3 +34,14 @@ def test_ahdrnet_published_width() -> None:
 def test_floor() -> None:
     assert floor_seconds(1e9, 2.0) == pytest.approx(1.0)
     assert gemm_gflops(1, n=256, repeats=1) > 0.1
+
+
+@pytest.mark.parametrize("b, c, k, h, w", [(1, 5, 7, 6, 8), (2, 3, 4, 10, 4)])
+def test_winograd_is_the_3x3_convolution(b: int, c: int, k: int, h: int, w: int) -> None:
+    """F(2×2, 3×3) equals conv2d (padding 1) to float rounding, for batches and non-square images."""
+    g = torch.Generator().manual_seed(b * 10 + c)
+    x, wt = torch.randn(b, c, h, w, generator=g), torch.randn(k, c, 3, 3, generator=g)
+    torch.testing.assert_close(winograd_conv3x3(x, wt), torch.nn.functional.conv2d(x, wt, padding=1),
+                               rtol=0, atol=2e-5)
+    with pytest.raises(ValueError, match="even H, W"):
+        winograd_conv3x3(x[..., :-1], wt)
