@@ -21,11 +21,12 @@ from .padding import pad_to_multiple, unpad
 # ITU-R BT.601 full-range ("JPEG") YCbCr on [0, 1] data: Y = Kr R + Kg G + Kb B,
 # Cb = (B − Y) / (2 (1 − Kb)) + 0.5, Cr = (R − Y) / (2 (1 − Kr)) + 0.5.
 _KR, _KB = 0.299, 0.114
-_LUMA = np.array([_KR, 1.0 - _KR - _KB, _KB])
+LUMA = np.array([_KR, 1.0 - _KR - _KB, _KB])
+"""BT.601 luma weights of R, G, B."""
 _RGB2YCBCR = np.stack([
-    _LUMA,
-    (np.array([0.0, 0.0, 1.0]) - _LUMA) / (2.0 * (1.0 - _KB)),
-    (np.array([1.0, 0.0, 0.0]) - _LUMA) / (2.0 * (1.0 - _KR)),
+    LUMA,
+    (np.array([0.0, 0.0, 1.0]) - LUMA) / (2.0 * (1.0 - _KB)),
+    (np.array([1.0, 0.0, 0.0]) - LUMA) / (2.0 * (1.0 - _KR)),
 ])
 _YCBCR2RGB = np.linalg.inv(_RGB2YCBCR)
 CHROMA_NEUTRAL = 0.5

@@ -34,6 +34,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..archs.fusion_net import LUMA
 from ..errors import InputError, PathLike
 from ..io import read_ldr, write_ldr
 
@@ -120,7 +121,7 @@ def _blob_id(data: bytes) -> str:
 
 
 def _luma(img: np.ndarray) -> np.ndarray:
-    return img @ np.array([0.299, 0.587, 0.114], np.float32)  # RGB, BT.601
+    return img @ LUMA.astype(np.float32)
 
 
 def choose_pair(frames: Sequence[np.ndarray]) -> Tuple[int, int]:

@@ -70,10 +70,10 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     k = weight.shape[0]
     if h % 2 or w % 2 or weight.shape[1:] != (c, 3, 3):
         raise ValueError(f"expected even H, W and a K×{c}×3×3 weight, got {tuple(x.shape)}, {tuple(weight.shape)}")
-    g = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], dtype=x.dtype)
+    g = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], dtype=x.dtype,
+                     device=x.device)
     u = torch.einsum("ai,kcij,bj->abkc", g, weight, g).reshape(16, k, c)
-    t = torch.nn.functional.pad(x, (1, 1, 1, 1)).unfold(2, 4, 2).unfold(3, 4, 2)  # B,C,h/2,w/2,4,4
-    v = winograd_input_transform(t).permute(0, 1, 3, 2, 4, 5).reshape(16, c, -1)  # 16,C,B·h/2·w/2
+    v = winograd_input_transform(_tiles(x)).permute(0, 1, 3, 2, 4, 5).reshape(16, c, -1)  # 16,C,B·h/2·w/2
     m = torch.bmm(u, v).reshape(4, 4, k, b, h // 2, w // 2)
     # Aᵀ m A with Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]], rows then columns
     r = torch.stack([m[0] + m[1] + m[2], m[1] - m[2] - m[3]])  # 2,4,K,B,h/2,w/2
@@ -81,12 +81,17 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return y.permute(3, 2, 4, 0, 5, 1).reshape(b, k, h, w)
 
 
+def _tiles(x: torch.Tensor) -> torch.Tensor:
+    """The overlapping 4×4 tiles (stride 2) of ``x`` padded by 1: B×C×H/2×W/2×4×4, a view."""
+    return torch.nn.functional.pad(x, (1, 1, 1, 1)).unfold(2, 4, 2).unfold(3, 4, 2)
+
+
 def winograd_input_transform(t: torch.Tensor) -> torch.Tensor:
     """``Bᵀ d B`` of every 4×4 tile of ``t`` (…×4×4), by additions; shape 4×4×… (the 16 terms first),
     with Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]."""
     rows = [t[..., 0, :] - t[..., 2, :], t[..., 1, :] + t[..., 2, :],
             t[..., 2, :] - t[..., 1, :], t[..., 1, :] - t[..., 3, :]]
-    out = torch.empty((4, 4) + t.shape[:-2], dtype=t.dtype)
+    out = torch.empty((4, 4) + t.shape[:-2], dtype=t.dtype, device=t.device)
     for i, a in enumerate(rows):
         out[i, 0] = a[..., 0] - a[..., 2]
         out[i, 1] = a[..., 1] + a[..., 2]
@@ -126,7 +131,7 @@ def winograd_probe(channels: int = 64, size: int = 256, repeats: int = 3,
             diff = float((winograd_conv3x3(x, wt) - ref).abs().max())
             u = torch.rand(16, channels, channels, generator=gen)
             v = torch.rand(16, channels, (size // 2) ** 2, generator=gen)
-            tiles = torch.nn.functional.pad(x, (1, 1, 1, 1)).unfold(2, 4, 2).unfold(3, 4, 2)
+            tiles = _tiles(x)
             return {
                 "channels": channels, "size": size,
                 "direct_seconds": _best_seconds(lambda: torch.nn.functional.conv2d(x, wt, padding=1), repeats),
