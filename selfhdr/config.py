@@ -21,6 +21,7 @@ import yaml
 
 from .align.config import AlignConfig
 from .archs.registry import check_node
+from .data.dataset import check_augment
 from .data.synthetic import SyntheticSpec
 from .engine.evaluate import METRIC_KEYS, HDRVDP2Config, check_metrics
 from .engine.trainer import TrainConfig
@@ -44,6 +45,9 @@ class DataConfig:
     train_split: str = "Training"
     test_split: str = "Test"
     patch_size: int = 128
+    augment: List[str] = field(default_factory=list)
+    """Augmentations of the training crops of SelfHDR's stages and the supervised row, any of
+    flip, rot90, channels (see selfhdr.data.dataset.BracketDataset); the published code uses none."""
     num_workers: int = 0
     """DataLoader worker processes for training (0: load in the training process)."""
     prepare_workers: Optional[int] = None
@@ -56,6 +60,7 @@ class DataConfig:
         """Reject impossible values."""
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        check_augment(self.augment)
 
 
 @dataclass

@@ -12,20 +12,74 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..camera import frame_input
+from ..camera import frame_input, match_exposure
 from ..errors import InputError
 from ..io import read_hdr
 from .scene import Scene, find_scene_files, list_scenes, read_scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 GT = "gt"
+AUGMENTATIONS = ("flip", "rot90", "channels", "gain")
+"""What :class:`BracketDataset`'s ``augment`` may hold."""
+GAIN_STOPS = 1.0
+"""The ``gain`` augmentation brightens each colour channel by up to this many stops."""
+
+
+def check_augment(augment: Sequence[str]) -> Tuple[str, ...]:
+    """``augment`` as a tuple, or ValueError naming an unknown augmentation."""
+    if isinstance(augment, str):
+        raise ValueError(f"augment must be a list of names, got the string {augment!r}")
+    bad = [a for a in augment if a not in AUGMENTATIONS]
+    if bad:
+        raise ValueError(f"unknown augmentation {bad[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+    return tuple(augment)
+
+
+class AugmentView:
+    """One draw of ``augment``, applied alike to every H×W×3 array of an item.
+
+    ``frame`` transforms an LDR frame, ``label`` an HDR label: the geometric and channel
+    transforms are the same for both; ``gain`` multiplies channel c's radiance by
+    g_c = 2**u_c (u_c uniform in [0, stops]), which is what a brighter scene through the same
+    camera gives: frames are re-exposed through the camera model (clipped pixels stay
+    clipped, others may clip), labels scaled and clipped to 1 like the shortest frame (the
+    label convention). Gains ≥ 1 only: a clipped pixel's radiance is unknown, so darkening
+    one cannot be simulated.
+    """
+
+    def __init__(self, rng: np.random.Generator, augment: Sequence[str], stops: float = GAIN_STOPS) -> None:
+        self.flip = "flip" in augment and bool(rng.integers(0, 2))
+        self.turns = int(rng.integers(0, 4)) if "rot90" in augment else 0
+        self.perm = rng.permutation(3) if "channels" in augment else None
+        self.gain = (2.0 ** rng.uniform(0.0, stops, 3)).astype(np.float32) if "gain" in augment else None
+
+    def _geometry(self, img: np.ndarray) -> np.ndarray:
+        if self.flip:
+            img = img[:, ::-1]
+        if self.turns:
+            img = np.rot90(img, self.turns, axes=(0, 1))
+        if self.perm is not None:
+            img = img[..., self.perm]
+        return img
+
+    def frame(self, ldr: np.ndarray) -> np.ndarray:
+        """An LDR frame (any exposure: the gain acts on radiance, so on every frame alike)."""
+        if self.gain is not None:
+            ldr = match_exposure(ldr, 1.0, self.gain).astype(np.float32)
+        return self._geometry(ldr)
+
+    def label(self, hdr: np.ndarray) -> np.ndarray:
+        """An HDR label in the scene's radiance units."""
+        if self.gain is not None:
+            hdr = np.minimum(hdr * self.gain, 1.0).astype(np.float32)
+        return self._geometry(hdr)
 
 
 def label_path(label_dir: PathLike, scene: str) -> Path:
@@ -66,6 +120,12 @@ class BracketDataset(Dataset):
         original_split: the un-aligned split folder whose ``exposure.txt`` an ``*_align``
             scene without one falls back to.
         seed: crops depend only on (seed, epoch, index), whatever the worker layout.
+        augment: training-crop augmentations, any of :data:`AUGMENTATIONS`, drawn per item from
+            the same (seed, epoch, index) and applied alike to the three frames and every label:
+            ``flip`` (horizontal, 1/2), ``rot90`` (0–3 quarter turns), ``channels`` (a random
+            permutation of the colour channels), ``gain`` (each channel's radiance brightened by
+            up to :data:`GAIN_STOPS`; see :class:`AugmentView`). None of them changes how a
+            bracket maps to its radiance; the published code uses none.
     """
 
     def __init__(
@@ -79,8 +139,10 @@ class BracketDataset(Dataset):
         seed: int = 0,
         progress: bool = False,
         scenes: Optional[List[str]] = None,
+        augment: Sequence[str] = (),
     ) -> None:
         self.split_dir = Path(split_dir)
+        self.augment = check_augment(augment)
         self.patch_size = patch_size
         self.crop_top_left = crop_top_left
         self.seed = seed
@@ -146,13 +208,15 @@ class BracketDataset(Dataset):
             win = (slice(0, self.crop_top_left), slice(0, self.crop_top_left))
         else:
             win = (slice(None), slice(None))
+        view = AugmentView(rng, self.augment) if self.patch_size is not None and self.augment else None
         out: Dict[str, object] = {"name": item.scene.name}
         times = item.scene.times
         for k, (ldr, t) in enumerate(zip(ldrs, times)):
-            out[f"x{k + 1}"] = _chw(frame_input(ldr[win], float(t)))
+            crop = ldr[win] if view is None else view.frame(ldr[win])
+            out[f"x{k + 1}"] = _chw(frame_input(crop, float(t)))
         out["t"] = torch.tensor(times, dtype=torch.float32)
         for name, img in labels.items():
-            out[name] = _chw(img[win])
+            out[name] = _chw(img[win] if view is None else view.label(img[win]))
         return out
 
 

@@ -202,7 +202,8 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     length = tc.iters_per_epoch * tc.batch_size
     ds = dataset(length) if dataset is not None else BracketDataset(
         run.splits.train.dir, labels=labels, patch_size=cfg.data.patch_size,
-        length=length, seed=cfg.seed, progress=True, scenes=run.splits.train.names)
+        length=length, seed=cfg.seed, progress=True, scenes=run.splits.train.names,
+        augment=cfg.data.augment)
     net = build_model(cfg)
     if init is not None:
         load_checkpoint(net, init)  # a checkpoint of this stage, if any, replaces it on resume
