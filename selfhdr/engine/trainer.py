@@ -12,6 +12,7 @@ plain fp32 (:meth:`Trainer.numerics`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -71,6 +72,10 @@ class TrainConfig:
     with AMX-BF16 or AVX512-BF16 — else fp32), 'off' (fp32), 'bf16', 'fp16' (CUDA only)."""
     channels_last: Union[Literal["auto"], bool] = "auto"
     """Channels-last model and inputs; 'auto': on for a CNN trained in bf16 on the CPU."""
+    ema: float = 0.0
+    """Exponential moving average of the weights (0: off, the published training): after each
+    step the average moves toward the weights by 1 − min(ema, (1 + n) / (10 + n)) (n: steps
+    averaged so far); validation and model.pth use the average, the checkpoint holds both."""
     compile: bool = False
     """Wrap the network in ``torch.compile`` (inductor); if that fails on the first step
     (no C++ compiler, an unsupported op) training continues eagerly after one warning."""
@@ -86,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"lr_min must be in [0, lr = {self.lr}], got {self.lr_min}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must lie in [0, 1), got {self.ema}")
         if self.warmup_iters < 0:  # longer than the run is allowed: a short test run just ramps
             raise ValueError(f"warmup_iters must be ≥ 0, got {self.warmup_iters}")
 
@@ -177,6 +184,27 @@ class Trainer:
         self.nonfinite = 0
         self.ckpt_path = self.out_dir / "checkpoint.pth"
         self.model_path = self.out_dir / "model.pth"
+        # The weight average (train.ema): a copy of the network whose parameters follow the
+        # trained ones; None when off.
+        self.ema_net: Optional[torch.nn.Module] = None
+        self.ema_updates = 0
+        if cfg.ema:
+            self.ema_net = copy.deepcopy(net).requires_grad_(False).eval()
+
+    @property
+    def averaged(self) -> torch.nn.Module:
+        """The network that validation and model.pth use: the weight average when train.ema is on."""
+        return self.ema_net if self.ema_net is not None else self.net
+
+    def _update_ema(self) -> None:
+        """Move the weight average toward the current weights (after an optimiser step)."""
+        assert self.ema_net is not None
+        decay = min(self.cfg.ema, (1 + self.ema_updates) / (10 + self.ema_updates))
+        with torch.no_grad():
+            avg = [t for t in self.ema_net.state_dict().values() if t.is_floating_point()]
+            cur = [t for t in self.net.state_dict().values() if t.is_floating_point()]
+            torch._foreach_lerp_(avg, cur, 1.0 - decay)
+        self.ema_updates += 1
 
     @property
     def step(self) -> int:
@@ -194,6 +222,8 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "step": self.step,
             "nonfinite": self.nonfinite, "rng": torch.get_rng_state(),
+            **({"ema_state_dict": self.ema_net.state_dict(), "ema_updates": self.ema_updates}
+               if self.ema_net is not None else {}),
             "stage": self.stage, "amp": self.amp, "channels_last": self.channels_last, **self.meta,
         }
 
@@ -212,6 +242,15 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.ema_net is not None:
+            if "ema_state_dict" in state:
+                self.ema_net.load_state_dict(state["ema_state_dict"])
+                self.ema_updates = int(state["ema_updates"])
+            else:
+                self.ema_net.load_state_dict(state["state_dict"])
+                self.ema_updates = 0
+                log.warning("%s: the checkpoint has no weight average (trained without train.ema); "
+                            "averaging starts from its weights", self.stage)
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
         self.nonfinite = int(state.get("nonfinite", 0))
         if "rng" in state:
@@ -309,11 +348,13 @@ class Trainer:
             self.method.net = self.net
             self._compile_pending = False
             if self.channels_last:
-                self.net.to(memory_format=torch.contiguous_format)  # hand back the usual layout
+                for module in (self.net, self.ema_net):  # hand back the usual layout
+                    if module is not None:
+                        module.to(memory_format=torch.contiguous_format)
         from ..archs.checkpoint import save_weights  # the published {'state_dict'} format
 
         if self.dist.is_main:
-            save_weights(self.net, self.model_path, meta={k: v for k, v in self.meta.items()})
+            save_weights(self.averaged, self.model_path, meta={k: v for k, v in self.meta.items()})
         barrier(self.dist)
         return self.model_path
 
@@ -401,6 +442,8 @@ class Trainer:
         # With fp16 the scaler itself skips overflowing steps and lowers its scale: normal.
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema_net is not None:
+            self._update_ema()
         self.nonfinite = 0
         return result
 
@@ -418,7 +461,7 @@ class Trainer:
     def _validate(self, logger: Optional[RunLogger]) -> None:
         assert self.validate is not None
         self.method.eval()
-        metrics = self.validate(self.net)
+        metrics = self.validate(self.averaged)
         self.method.train()
         if logger:
             logger.scalars(f"{self.stage}/val", metrics, self.step)
