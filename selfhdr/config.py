@@ -47,7 +47,11 @@ class DataConfig:
     patch_size: int = 128
     augment: List[str] = field(default_factory=list)
     """Augmentations of the training crops of SelfHDR's stages and the supervised row, any of
-    flip, rot90, channels (see selfhdr.data.dataset.BracketDataset); the published code uses none."""
+    flip, rot90, channels, gain (see selfhdr.data.dataset.BracketDataset); the published code
+    uses none."""
+    saturated_crops: float = 0.0
+    """Share of those crops drawn around a pixel where the reference frame is saturated (the
+    rest uniform); 0: all uniform, as published."""
     num_workers: int = 0
     """DataLoader worker processes for training (0: load in the training process)."""
     prepare_workers: Optional[int] = None
@@ -61,6 +65,8 @@ class DataConfig:
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
         check_augment(self.augment)
+        if not 0.0 <= self.saturated_crops <= 1.0:
+            raise ValueError(f"saturated_crops must lie in [0, 1], got {self.saturated_crops}")
 
 
 @dataclass

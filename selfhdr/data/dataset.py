@@ -22,12 +22,14 @@ from tqdm import tqdm
 from ..camera import frame_input, match_exposure
 from ..errors import InputError
 from ..io import read_hdr
-from .scene import Scene, find_scene_files, list_scenes, read_scene
+from .scene import REFERENCE, Scene, find_scene_files, list_scenes, read_scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 GT = "gt"
 AUGMENTATIONS = ("flip", "rot90", "channels", "gain")
 """What :class:`BracketDataset`'s ``augment`` may hold."""
+SATURATED = 0.95
+"""A reference pixel whose largest channel reaches this counts as saturated (``saturated_crops``)."""
 GAIN_STOPS = 1.0
 """The ``gain`` augmentation brightens each colour channel by up to this many stops."""
 
@@ -105,6 +107,8 @@ def exposure_fallback(scene_dir: Path, original_split: Optional[Path]) -> Option
 class _Item:
     scene: Scene
     labels: Dict[str, np.ndarray]
+    saturated: Optional[np.ndarray] = None
+    """Flat indices of the reference's saturated pixels (only with ``saturated_crops``)."""
 
 
 class BracketDataset(Dataset):
@@ -126,6 +130,10 @@ class BracketDataset(Dataset):
             permutation of the colour channels), ``gain`` (each channel's radiance brightened by
             up to :data:`GAIN_STOPS`; see :class:`AugmentView`). None of them changes how a
             bracket maps to its radiance; the published code uses none.
+        saturated_crops: the share of training crops drawn around a pixel where the reference
+            frame is saturated (largest channel ≥ :data:`SATURATED`), picked uniformly among
+            such pixels; the rest (and every crop of a scene without one) are uniform, as
+            published (0).
     """
 
     def __init__(
@@ -140,9 +148,13 @@ class BracketDataset(Dataset):
         progress: bool = False,
         scenes: Optional[List[str]] = None,
         augment: Sequence[str] = (),
+        saturated_crops: float = 0.0,
     ) -> None:
+        if not 0.0 <= saturated_crops <= 1.0:
+            raise ValueError(f"saturated_crops must lie in [0, 1], got {saturated_crops}")
         self.split_dir = Path(split_dir)
         self.augment = check_augment(augment)
+        self.saturated_crops = float(saturated_crops)
         self.patch_size = patch_size
         self.crop_top_left = crop_top_left
         self.seed = seed
@@ -172,7 +184,10 @@ class BracketDataset(Dataset):
                 h, w = scene.ldrs[0].shape[:2]
                 if h < patch_size or w < patch_size:
                     raise InputError(d, f"frames ({w}×{h}) are smaller than the {patch_size} patch size")
-            return _Item(scene, out)
+            sat = None
+            if patch_size is not None and saturated_crops > 0:
+                sat = np.flatnonzero(scene.ldrs[REFERENCE].max(axis=2) >= SATURATED).astype(np.int64)
+            return _Item(scene, out, sat)
 
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             it = pool.map(load, dirs)
@@ -201,8 +216,16 @@ class BracketDataset(Dataset):
         if self.patch_size is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             p = self.patch_size
-            y = int(rng.integers(0, h - p + 1))
-            x = int(rng.integers(0, w - p + 1))
+            sat = item.saturated
+            if self.saturated_crops > 0 and sat is not None and sat.size \
+                    and rng.random() < self.saturated_crops:
+                cy, cx = divmod(int(sat[rng.integers(0, sat.size)]), w)
+                # A crop that holds (cy, cx) at a uniform offset, moved inside the image.
+                y = min(max(cy - int(rng.integers(0, p)), 0), h - p)
+                x = min(max(cx - int(rng.integers(0, p)), 0), w - p)
+            else:
+                y = int(rng.integers(0, h - p + 1))
+                x = int(rng.integers(0, w - p + 1))
             win = (slice(y, y + p), slice(x, x + p))
         elif self.crop_top_left is not None:
             win = (slice(0, self.crop_top_left), slice(0, self.crop_top_left))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from selfhdr.config import Config, load_config
-from selfhdr.data import BracketDataset
-from selfhdr.data.dataset import AUGMENTATIONS, GAIN_STOPS, check_augment
+from selfhdr.data import BracketDataset, list_scenes, read_scene
+from selfhdr.data.dataset import AUGMENTATIONS, GAIN_STOPS, SATURATED, check_augment
 from selfhdr.errors import ConfigError
 
 KEYS = ("x1", "x2", "x3", "gt")
@@ -131,3 +131,50 @@ def test_unknown_augmentation_is_refused(tmp_path: Path) -> None:
 
 def test_published_default_is_no_augmentation() -> None:
     assert Config().data.augment == []
+
+
+def _saturated_share(ds: BracketDataset) -> tuple:
+    """(share of crops holding a saturated reference pixel, mean share of such pixels per crop)."""
+    hits, shares = [], []
+    for i in range(len(ds)):
+        ref = ds[i]["x2"][3:].numpy().max(axis=0)
+        sat = ref >= SATURATED
+        hits.append(bool(sat.any()))
+        shares.append(float(sat.mean()))
+    return float(np.mean(hits)), float(np.mean(shares))
+
+
+def test_saturated_crops_hold_a_saturated_reference_pixel(tiny_root: Path) -> None:
+    scenes = [read_scene(d) for d in list_scenes(tiny_root / "Training")]
+    full = float(np.mean([(s.ldrs[1].max(axis=2) >= SATURATED).mean() for s in scenes]))
+    assert 0.02 < full < 0.5, "the tiny data must have some, not only, saturated reference pixels"
+    kw = dict(labels={"gt": "gt"}, patch_size=16, length=60, seed=1)
+    uniform = BracketDataset(tiny_root / "Training", **kw)
+    zero = BracketDataset(tiny_root / "Training", saturated_crops=0.0, **kw)
+    always = BracketDataset(tiny_root / "Training", saturated_crops=1.0, **kw)
+    half = BracketDataset(tiny_root / "Training", saturated_crops=0.5, **kw)
+    for i in range(5):
+        assert np.array_equal(uniform[i]["x2"].numpy(), zero[i]["x2"].numpy())
+    hit_u, share_u = _saturated_share(uniform)
+    hit_a, share_a = _saturated_share(always)
+    hit_h, share_h = _saturated_share(half)
+    assert hit_a == 1.0 and hit_u < 1.0
+    assert share_u < share_h < share_a
+    # Labels follow the crop: the item's label is the scene's label at the frame crop.
+    item = always[3]
+    scene = next(s for s in scenes if s.name == item["name"])
+    ref = item["x2"][3:].numpy().transpose(1, 2, 0)
+    found = [(y, x) for y in range(scene.ldrs[1].shape[0] - 15) for x in range(scene.ldrs[1].shape[1] - 15)
+             if np.array_equal(scene.ldrs[1][y:y + 16, x:x + 16], ref)]
+    assert found
+    y, x = found[0]
+    assert np.array_equal(item["gt"].numpy().transpose(1, 2, 0), scene.hdr[y:y + 16, x:x + 16])
+
+
+def test_saturated_crops_out_of_range_is_refused(tiny_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="saturated_crops must lie in"):
+        BracketDataset(tiny_root / "Training", patch_size=16, saturated_crops=1.5)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  saturated_crops: -0.1\n")
+    with pytest.raises(ConfigError, match="saturated_crops"):
+        load_config(cfg)
