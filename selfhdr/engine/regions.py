@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..data.scene import list_scenes
+from ..data.scene import REFERENCE, list_scenes, read_scene
 from ..data.synthetic import MANIFEST, SyntheticSpec, make_scene, scene_rng
 from ..io import read_hdr
 from ..tonemap import mu_law
@@ -80,18 +80,22 @@ def region_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
 
 
 def region_table(root: Path, split: str, methods: Mapping[str, Path],
-                 score: Callable[..., Dict[str, Dict[str, float]]] = region_scores) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """``{method: score(preds, gts, masks)}`` for the predictions ``<dir>/<scene>.hdr`` of each method."""
-    scenes = [d.name for d in list_scenes(Path(root) / split)]
+                 score: Callable[..., Dict[str, Dict[str, float]]] = region_scores,
+                 with_reference: bool = False) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{method: score(preds, gts, masks)}`` for the predictions ``<dir>/<scene>.hdr`` of each
+    method (``with_reference``: ``score(preds, gts, masks, reference LDR frames)``)."""
+    dirs = list_scenes(Path(root) / split)
+    scenes = [d.name for d in dirs]
     masks = [synthetic_regions(root, split, s) for s in scenes]
     gts = [read_hdr(Path(root) / split / s / "HDRImg.hdr") for s in scenes]
+    extra = ([read_scene(d).ldrs[REFERENCE] for d in dirs],) if with_reference else ()
     out = {}
     for name, folder in methods.items():
         missing = [s for s in scenes if not (Path(folder) / f"{s}.hdr").is_file()]
         if missing:
             raise FileNotFoundError(f"{folder}: no prediction for {', '.join(missing)}")
         preds = [read_hdr(Path(folder) / f"{s}.hdr") for s in scenes]
-        out[name] = score(preds, gts, masks)
+        out[name] = score(preds, gts, masks, *extra)
     return out
 
 
@@ -121,6 +125,50 @@ def band_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], masks: S
                                   "psnr_l": float(10 * np.log10(1.0 / max(mse_l, 1e-12))),
                                   "error_share_l": float((el[k] ** 2).sum()) / max(total_l, 1e-30)}
     return out
+
+
+SMOOTH_SIGMA = 4.0
+"""Gaussian σ (pixels) that splits an error into its smooth part and the rest (:func:`saturation_scores`)."""
+
+
+def saturation_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
+                      masks: Sequence[Mapping[str, np.ndarray]], refs: Sequence[np.ndarray]) -> Dict[str, Dict[str, float]]:
+    """On static pixels where the reference is over-exposed, by how many of its channels are
+    (above ``HIGH``): share of those pixels, PSNR-l, share of their squared linear error, and
+    PSNR-l of the error's smooth part (the error blurred by :data:`SMOOTH_SIGMA`: a colour or
+    level offset rather than texture or noise)."""
+    sq = {k: 0.0 for k in (1, 2, 3)}
+    smooth = dict(sq)
+    count = {k: 0 for k in (1, 2, 3)}
+    for pred, gt, m, ref in zip(preds, gts, masks, refs):
+        err = (np.clip(pred, 0, 1) - np.clip(gt, 0, 1)).astype(np.float32)
+        blurred = cv2.GaussianBlur(err, (0, 0), SMOOTH_SIGMA)
+        n_sat = (ref > HIGH).sum(axis=-1)
+        for k in (1, 2, 3):
+            sel = m["static clipped"] & (n_sat == k)
+            sq[k] += float((err[sel] ** 2).sum())
+            smooth[k] += float((blurred[sel] ** 2).sum())
+            count[k] += int(sel.sum()) * err.shape[-1]
+    total, total_n = sum(sq.values()), sum(count.values())
+    out = {}
+    for k in (1, 2, 3):
+        n = max(count[k], 1)
+        out[f"{k} of 3"] = {"pixel_share": count[k] / max(total_n, 1),
+                            "psnr_l": float(10 * np.log10(n / max(sq[k], 1e-12))),
+                            "error_share_l": sq[k] / max(total, 1e-30),
+                            "psnr_l_smooth": float(10 * np.log10(n / max(smooth[k], 1e-12)))}
+    return out
+
+
+def saturation_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Rows: methods; per saturated-channel count PSNR-l / error share / PSNR-l of the smooth part."""
+    first = next(iter(table.values()))
+    rows = ["| method | " + " | ".join(f"{k} channels saturated ({v['pixel_share']:.0%})" for k, v in first.items()) + " |",
+            "|---|" + "---:|" * len(first)]
+    for name, parts in table.items():
+        rows.append(f"| {name} | " + " | ".join(f"{v['psnr_l']:.2f} / {v['error_share_l']:.0%} / {v['psnr_l_smooth']:.2f}"
+                                                 for v in parts.values()) + " |")
+    return "\n".join(rows)
 
 
 def markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], domain: str = "mu") -> str:
@@ -159,6 +207,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="instead: per label-brightness band within one region (--region), PSNR-μ / mean "
                         "μ-law error, then PSNR-l / share of the region's squared linear error")
     p.add_argument("--region", default="static unclipped", choices=REGIONS, help="the region --bands splits")
+    p.add_argument("--saturation", action="store_true",
+                   help="instead: static pixels where the reference is over-exposed, by how many of its "
+                        "channels are: PSNR-l / share of their squared linear error / PSNR-l of the "
+                        "error's smooth part (blurred by SMOOTH_SIGMA)")
     args = p.parse_args(argv)
     methods = {}
     for item in args.methods:
@@ -167,7 +219,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             p.error(f"{item!r}: expected NAME=DIR")
         methods[name] = Path(folder)
     try:
-        if args.bands:
+        if args.saturation:
+            table = region_table(args.data_root, args.split, methods, saturation_scores, with_reference=True)
+            print(saturation_markdown(table))
+        elif args.bands:
             score = functools.partial(band_scores, region=args.region)
             table = region_table(args.data_root, args.split, methods, score)
             print(band_markdown(table, "mu") + "\n\n" + band_markdown(table, "l"))

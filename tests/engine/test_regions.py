@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from selfhdr.data.synthetic import SyntheticSpec, write_dataset
-from selfhdr.engine.regions import REGIONS, main, region_scores, region_table, synthetic_regions
+from selfhdr.engine.regions import REGIONS, main, region_scores, region_table, saturation_scores, synthetic_regions
 from selfhdr.io import read_hdr, write_hdr
 
 
@@ -119,3 +119,36 @@ def test_bands_of_another_region_from_the_command_line(root: Path, tmp_path: Pat
     # The error sits on clipped pixels only: perfect bands (PSNR 120, the 1e-12 floor) outside them.
     assert psnr_l(unclipped) and all(v == 120.0 for v in psnr_l(unclipped))
     assert min(psnr_l(clipped_out)) < 60
+
+
+def test_saturation_scores_split_by_saturated_channels_and_smoothness() -> None:
+    """Hand-made masks and reference: an offset on the 3-channel pixels lands there, all of it
+    in the smooth part; per-pixel noise on the 1-channel pixels is mostly not smooth."""
+    h, w = 40, 40
+    gt = np.full((h, w, 3), 0.3, np.float32)
+    ref = np.full((h, w, 3), 0.5, np.float32)
+    ref[:, :20] = 1.0                      # left half: all three channels saturated
+    ref[:, 20:, 0] = 1.0                   # right half: one channel
+    clipped = np.ones((h, w), bool)
+    masks = [{"static clipped": clipped}]
+    offset = gt.copy()
+    offset[:, :20] += 0.1
+    s = saturation_scores([offset], [gt], masks, [ref])
+    assert s["3 of 3"]["error_share_l"] == pytest.approx(1.0)
+    assert s["3 of 3"]["psnr_l"] == pytest.approx(20.0, abs=1e-3)
+    assert s["3 of 3"]["psnr_l_smooth"] < 21.5          # mostly smooth (edges of the offset blur out)
+    assert s["1 of 3"]["psnr_l"] > 100 and s["2 of 3"]["pixel_share"] == 0.0
+    assert s["1 of 3"]["pixel_share"] == pytest.approx(0.5)
+    noisy = gt.copy()
+    noisy[:, 20:] += np.random.default_rng(0).normal(0, 0.05, (h, 20, 3)).astype(np.float32)
+    n = saturation_scores([noisy], [gt], masks, [ref])["1 of 3"]
+    assert n["psnr_l"] == pytest.approx(26.0, abs=0.5)
+    assert n["psnr_l_smooth"] > n["psnr_l"] + 12         # noise averages away under the blur
+
+
+def test_saturation_split_from_the_command_line(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for scene in ["test_001", "test_002"]:
+        write_hdr(tmp_path / f"{scene}.hdr", read_hdr(root / "Test" / scene / "HDRImg.hdr") * 0.9)
+    assert main(["--data-root", str(root), "--split", "Test", "--saturation", f"dim={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "3 channels saturated" in out and "| dim |" in out
