@@ -133,6 +133,7 @@ JOBS: Dict[str, Job] = {
     "list": Job(printed=tuple(f"selfhdr-{name} " for name in COMMANDS)),
     "label-study": Job(("demo",), printed=("| run | Y_color PSNR-μ / PSNR-l (train) |", "| demo |")),
     "regions": Job(("demo",), printed=("| method | static unclipped (", "| SelfHDR |", "| Y_color |")),
+    "regions-saturation": Job(("demo",), printed=("| method | 1 of 3 channels saturated (", "| SelfHDR |", "| merge |")),
 }
 
 

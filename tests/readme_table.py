@@ -78,6 +78,7 @@ TABLE: List[Entry] = [
     Entry("/usr/bin/time -v python scripts/predict.py", "run", "predict-timed"),
     Entry("python -m selfhdr", "run", "list"),
     Entry("python -m selfhdr.engine.regions", "run", "regions"),
+    Entry("python -m selfhdr.engine.regions --saturation", "run", "regions-saturation"),
     Entry("python -m selfhdr.engine.regions --data-root data/synthetic --split Test SelfHDR=runs/cpu_long", "parse",
           "the long reference run's test outputs (runs/cpu_long, 35 minutes to 2 hours of training)"),
     Entry("python -m selfhdr.engine.label_study", "run", "label-study",
