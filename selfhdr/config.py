@@ -49,6 +49,8 @@ class DataConfig:
     """Augmentations of the training crops of SelfHDR's stages and the supervised row, any of
     flip, rot90, channels, gain (see selfhdr.data.dataset.BracketDataset); the published code
     uses none."""
+    gain_stops: float = 1.0
+    """The ``gain`` augmentation brightens each channel's radiance by up to this many stops."""
     saturated_crops: float = 0.0
     """Share of those crops drawn around a pixel where the reference frame is saturated (the
     rest uniform); 0: all uniform, as published."""
@@ -65,6 +67,8 @@ class DataConfig:
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
         check_augment(self.augment)
+        if self.gain_stops < 0:
+            raise ValueError(f"gain_stops must be ≥ 0, got {self.gain_stops}")
         if not 0.0 <= self.saturated_crops <= 1.0:
             raise ValueError(f"saturated_crops must lie in [0, 1], got {self.saturated_crops}")
 

@@ -31,7 +31,7 @@ AUGMENTATIONS = ("flip", "rot90", "channels", "gain")
 SATURATED = 0.95
 """A reference pixel whose largest channel reaches this counts as saturated (``saturated_crops``)."""
 GAIN_STOPS = 1.0
-"""The ``gain`` augmentation brightens each colour channel by up to this many stops."""
+"""The ``gain`` augmentation brightens each colour channel by up to this many stops (default)."""
 
 
 def check_augment(augment: Sequence[str]) -> Tuple[str, ...]:
@@ -128,7 +128,7 @@ class BracketDataset(Dataset):
             the same (seed, epoch, index) and applied alike to the three frames and every label:
             ``flip`` (horizontal, 1/2), ``rot90`` (0–3 quarter turns), ``channels`` (a random
             permutation of the colour channels), ``gain`` (each channel's radiance brightened by
-            up to :data:`GAIN_STOPS`; see :class:`AugmentView`). None of them changes how a
+            up to ``gain_stops``; see :class:`AugmentView`). None of them changes how a
             bracket maps to its radiance; the published code uses none.
         saturated_crops: the share of training crops drawn around a pixel where the reference
             frame is saturated (largest channel ≥ :data:`SATURATED`), picked uniformly among
@@ -149,9 +149,13 @@ class BracketDataset(Dataset):
         scenes: Optional[List[str]] = None,
         augment: Sequence[str] = (),
         saturated_crops: float = 0.0,
+        gain_stops: float = GAIN_STOPS,
     ) -> None:
         if not 0.0 <= saturated_crops <= 1.0:
             raise ValueError(f"saturated_crops must lie in [0, 1], got {saturated_crops}")
+        if gain_stops < 0:
+            raise ValueError(f"gain_stops must be ≥ 0, got {gain_stops}")
+        self.gain_stops = float(gain_stops)
         self.split_dir = Path(split_dir)
         self.augment = check_augment(augment)
         self.saturated_crops = float(saturated_crops)
@@ -231,7 +235,7 @@ class BracketDataset(Dataset):
             win = (slice(0, self.crop_top_left), slice(0, self.crop_top_left))
         else:
             win = (slice(None), slice(None))
-        view = AugmentView(rng, self.augment) if self.patch_size is not None and self.augment else None
+        view = AugmentView(rng, self.augment, self.gain_stops) if self.patch_size is not None and self.augment else None
         out: Dict[str, object] = {"name": item.scene.name}
         times = item.scene.times
         for k, (ldr, t) in enumerate(zip(ldrs, times)):

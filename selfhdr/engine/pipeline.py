@@ -203,7 +203,7 @@ def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method]
     ds = dataset(length) if dataset is not None else BracketDataset(
         run.splits.train.dir, labels=labels, patch_size=cfg.data.patch_size,
         length=length, seed=cfg.seed, progress=True, scenes=run.splits.train.names,
-        augment=cfg.data.augment, saturated_crops=cfg.data.saturated_crops)
+        augment=cfg.data.augment, saturated_crops=cfg.data.saturated_crops, gain_stops=cfg.data.gain_stops)
     net = build_model(cfg)
     if init is not None:
         load_checkpoint(net, init)  # a checkpoint of this stage, if any, replaces it on resume

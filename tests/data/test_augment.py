@@ -112,6 +112,23 @@ def test_gain_brightens_each_channel_alike_in_every_frame_and_the_label(tiny_roo
     assert np.nanstd(gains) > 0.1, "gains vary between items"
 
 
+def test_gain_stops_bound_the_gain(tiny_root: Path) -> None:
+    """``gain_stops`` is the largest gain in stops: 0 leaves the crop as it is, 2 reaches beyond 2×."""
+    kw = dict(labels={"gt": "gt"}, patch_size=32, length=12, seed=4, augment=["gain"])
+    plain = BracketDataset(tiny_root / "Training", labels={"gt": "gt"}, patch_size=32, length=12, seed=4)
+    none = BracketDataset(tiny_root / "Training", gain_stops=0.0, **kw)
+    wide = BracketDataset(tiny_root / "Training", gain_stops=2.0, **kw)
+    ratios = []
+    for i in range(12):
+        assert np.allclose(none[i]["gt"].numpy(), plain[i]["gt"].numpy(), rtol=1e-6)
+        g0, g2 = plain[i]["gt"].numpy(), wide[i]["gt"].numpy()
+        ok = (g2 < 0.999) & (g0 > 1e-3)
+        ratios.append((g2[ok] / g0[ok]).max())
+    assert 2.0 < max(ratios) <= 4.0 + 1e-4
+    with pytest.raises(ValueError, match="gain_stops"):
+        BracketDataset(tiny_root / "Training", patch_size=16, gain_stops=-1)
+
+
 def test_whole_images_are_never_augmented(tiny_root: Path) -> None:
     full = BracketDataset(tiny_root / "Test", labels={"gt": "gt"})
     aug = BracketDataset(tiny_root / "Test", labels={"gt": "gt"}, augment=list(AUGMENTATIONS))
