@@ -66,11 +66,7 @@ class DataConfig:
         """Reject impossible values."""
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
-        check_augment(self.augment)
-        if self.gain_stops < 0:
-            raise ValueError(f"gain_stops must be ≥ 0, got {self.gain_stops}")
-        if not 0.0 <= self.saturated_crops <= 1.0:
-            raise ValueError(f"saturated_crops must lie in [0, 1], got {self.saturated_crops}")
+        check_augment(self.augment, self.saturated_crops, self.gain_stops)
 
 
 @dataclass

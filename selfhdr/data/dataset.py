@@ -34,13 +34,19 @@ GAIN_STOPS = 1.0
 """The ``gain`` augmentation brightens each colour channel by up to this many stops (default)."""
 
 
-def check_augment(augment: Sequence[str]) -> Tuple[str, ...]:
-    """``augment`` as a tuple, or ValueError naming an unknown augmentation."""
+def check_augment(augment: Sequence[str], saturated_crops: float = 0.0,
+                  gain_stops: float = GAIN_STOPS) -> Tuple[str, ...]:
+    """``augment`` as a tuple, or ValueError naming an unknown augmentation or an impossible
+    ``saturated_crops`` / ``gain_stops`` (the crop options of :class:`BracketDataset`)."""
     if isinstance(augment, str):
         raise ValueError(f"augment must be a list of names, got the string {augment!r}")
     bad = [a for a in augment if a not in AUGMENTATIONS]
     if bad:
         raise ValueError(f"unknown augmentation {bad[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
+    if not 0.0 <= saturated_crops <= 1.0:
+        raise ValueError(f"saturated_crops must lie in [0, 1], got {saturated_crops}")
+    if gain_stops < 0:
+        raise ValueError(f"gain_stops must be ≥ 0, got {gain_stops}")
     return tuple(augment)
 
 
@@ -151,13 +157,9 @@ class BracketDataset(Dataset):
         saturated_crops: float = 0.0,
         gain_stops: float = GAIN_STOPS,
     ) -> None:
-        if not 0.0 <= saturated_crops <= 1.0:
-            raise ValueError(f"saturated_crops must lie in [0, 1], got {saturated_crops}")
-        if gain_stops < 0:
-            raise ValueError(f"gain_stops must be ≥ 0, got {gain_stops}")
+        self.augment = check_augment(augment, saturated_crops, gain_stops)
         self.gain_stops = float(gain_stops)
         self.split_dir = Path(split_dir)
-        self.augment = check_augment(augment)
         self.saturated_crops = float(saturated_crops)
         self.patch_size = patch_size
         self.crop_top_left = crop_top_left
