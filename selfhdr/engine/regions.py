@@ -136,18 +136,21 @@ def saturation_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     """On static pixels where the reference is over-exposed, by how many of its channels are
     (above ``HIGH``): share of those pixels, PSNR-l, share of their squared linear error, and
     PSNR-l of the error's smooth part (the error blurred by :data:`SMOOTH_SIGMA`: a colour or
-    level offset rather than texture or noise)."""
+    level offset rather than texture or noise), and PSNR-l of its chroma part (the error less
+    its mean over the channels: a wrong colour at the right brightness)."""
     sq = {k: 0.0 for k in (1, 2, 3)}
-    smooth = dict(sq)
+    smooth, chroma = dict(sq), dict(sq)
     count = {k: 0 for k in (1, 2, 3)}
     for pred, gt, m, ref in zip(preds, gts, masks, refs):
         err = (np.clip(pred, 0, 1) - np.clip(gt, 0, 1)).astype(np.float32)
         blurred = cv2.GaussianBlur(err, (0, 0), SMOOTH_SIGMA)
+        colour = err - err.mean(axis=-1, keepdims=True)
         n_sat = (ref > HIGH).sum(axis=-1)
         for k in (1, 2, 3):
             sel = m["static clipped"] & (n_sat == k)
             sq[k] += float((err[sel] ** 2).sum())
             smooth[k] += float((blurred[sel] ** 2).sum())
+            chroma[k] += float((colour[sel] ** 2).sum())
             count[k] += int(sel.sum()) * err.shape[-1]
     total, total_n = sum(sq.values()), sum(count.values())
     out = {}
@@ -156,18 +159,21 @@ def saturation_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
         out[f"{k} of 3"] = {"pixel_share": count[k] / max(total_n, 1),
                             "psnr_l": float(10 * np.log10(n / max(sq[k], 1e-12))),
                             "error_share_l": sq[k] / max(total, 1e-30),
-                            "psnr_l_smooth": float(10 * np.log10(n / max(smooth[k], 1e-12)))}
+                            "psnr_l_smooth": float(10 * np.log10(n / max(smooth[k], 1e-12))),
+                            "psnr_l_chroma": float(10 * np.log10(n / max(chroma[k], 1e-12)))}
     return out
 
 
 def saturation_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Rows: methods; per saturated-channel count PSNR-l / error share / PSNR-l of the smooth part."""
+    """Rows: methods; per saturated-channel count PSNR-l / error share / PSNR-l of the smooth
+    part / PSNR-l of the chroma part."""
     first = next(iter(table.values()))
     rows = ["| method | " + " | ".join(f"{k} channels saturated ({v['pixel_share']:.0%})" for k, v in first.items()) + " |",
             "|---|" + "---:|" * len(first)]
     for name, parts in table.items():
-        rows.append(f"| {name} | " + " | ".join(f"{v['psnr_l']:.2f} / {v['error_share_l']:.0%} / {v['psnr_l_smooth']:.2f}"
-                                                 for v in parts.values()) + " |")
+        rows.append(f"| {name} | " + " | ".join(
+            f"{v['psnr_l']:.2f} / {v['error_share_l']:.0%} / {v['psnr_l_smooth']:.2f} / {v['psnr_l_chroma']:.2f}"
+            for v in parts.values()) + " |")
     return "\n".join(rows)
 
 
@@ -210,7 +216,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--saturation", action="store_true",
                    help="instead: static pixels where the reference is over-exposed, by how many of its "
                         "channels are: PSNR-l / share of their squared linear error / PSNR-l of the "
-                        "error's smooth part (blurred by SMOOTH_SIGMA)")
+                        "error's smooth part (blurred by SMOOTH_SIGMA) / PSNR-l of its chroma part "
+                        "(less its mean over the channels)")
     args = p.parse_args(argv)
     methods = {}
     for item in args.methods:

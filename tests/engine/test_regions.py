@@ -144,6 +144,19 @@ def test_saturation_scores_split_by_saturated_channels_and_smoothness() -> None:
     n = saturation_scores([noisy], [gt], masks, [ref])["1 of 3"]
     assert n["psnr_l"] == pytest.approx(26.0, abs=0.5)
     assert n["psnr_l_smooth"] > n["psnr_l"] + 12         # noise averages away under the blur
+    assert s["3 of 3"]["psnr_l_chroma"] > 100            # a grey offset: the right colour
+
+
+def test_saturation_chroma_part_is_the_error_less_its_channel_mean() -> None:
+    """An offset δ on one channel: its chroma part is (2δ/3, −δ/3, −δ/3), 2/3 of the squared
+    error, so its PSNR-l is 10·log10(3/2) = 1.76 dB above the whole error's."""
+    gt = np.full((30, 30, 3), 0.3, np.float32)
+    ref = np.ones_like(gt)
+    pred = gt.copy()
+    pred[..., 1] += 0.05
+    s = saturation_scores([pred], [gt], [{"static clipped": np.ones((30, 30), bool)}], [ref])["3 of 3"]
+    assert s["psnr_l"] == pytest.approx(10 * np.log10(3 / 0.05 ** 2), abs=1e-3)
+    assert s["psnr_l_chroma"] - s["psnr_l"] == pytest.approx(10 * np.log10(1.5), abs=1e-3)
 
 
 def test_saturation_split_from_the_command_line(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -152,3 +165,5 @@ def test_saturation_split_from_the_command_line(root: Path, tmp_path: Path, caps
     assert main(["--data-root", str(root), "--split", "Test", "--saturation", f"dim={tmp_path}"]) == 0
     out = capsys.readouterr().out
     assert "3 channels saturated" in out and "| dim |" in out
+    cells = [c for c in out.splitlines()[2].strip("| ").split(" | ")[1:] if not c.startswith("nan")]
+    assert cells and all(len(c.split(" / ")) == 4 for c in cells)   # PSNR-l / share / smooth / chroma
