@@ -47,10 +47,11 @@ class DataConfig:
     patch_size: int = 128
     augment: List[str] = field(default_factory=list)
     """Augmentations of the training crops of SelfHDR's stages and the supervised row, any of
-    flip, rot90, channels, gain (see selfhdr.data.dataset.BracketDataset); the published code
-    uses none."""
+    flip, rot90, channels, gain, tint (see selfhdr.data.dataset.BracketDataset); the published
+    code uses none."""
     gain_stops: float = 1.0
-    """The ``gain`` augmentation brightens each channel's radiance by up to this many stops."""
+    """The ``gain`` augmentation brightens each channel's radiance by up to this many stops;
+    ``tint`` shifts the channels apart by up to this many stops (the least one unchanged)."""
     saturated_crops: float = 0.0
     """Share of those crops drawn around a pixel where the reference frame is saturated (the
     rest uniform); 0: all uniform, as published."""

@@ -26,12 +26,13 @@ from .scene import REFERENCE, Scene, find_scene_files, list_scenes, read_scene
 
 PathLike = Union[str, "os.PathLike[str]"]
 GT = "gt"
-AUGMENTATIONS = ("flip", "rot90", "channels", "gain")
+AUGMENTATIONS = ("flip", "rot90", "channels", "gain", "tint")
 """What :class:`BracketDataset`'s ``augment`` may hold."""
 SATURATED = 0.95
 """A reference pixel whose largest channel reaches this counts as saturated (``saturated_crops``)."""
 GAIN_STOPS = 1.0
-"""The ``gain`` augmentation brightens each colour channel by up to this many stops (default)."""
+"""The ``gain`` augmentation brightens each colour channel by up to this many stops (default);
+``tint`` shifts the channels apart by up to this many stops."""
 
 
 def check_augment(augment: Sequence[str], saturated_crops: float = 0.0,
@@ -47,6 +48,8 @@ def check_augment(augment: Sequence[str], saturated_crops: float = 0.0,
         raise ValueError(f"saturated_crops must lie in [0, 1], got {saturated_crops}")
     if gain_stops < 0:
         raise ValueError(f"gain_stops must be ≥ 0, got {gain_stops}")
+    if "gain" in augment and "tint" in augment:
+        raise ValueError("augment: choose one of 'gain' and 'tint' (both set the channel gains)")
     return tuple(augment)
 
 
@@ -59,14 +62,19 @@ class AugmentView:
     camera gives: frames are re-exposed through the camera model (clipped pixels stay
     clipped, others may clip), labels scaled and clipped to 1 like the shortest frame (the
     label convention). Gains ≥ 1 only: a clipped pixel's radiance is unknown, so darkening
-    one cannot be simulated.
+    one cannot be simulated. ``tint`` draws the same u_c and uses g_c = 2**(u_c − min u): the
+    same spread of colours between the channels, with the least-brightened channel left as it
+    was, so the scene brightens only as much as the colour shift needs.
     """
 
     def __init__(self, rng: np.random.Generator, augment: Sequence[str], stops: float = GAIN_STOPS) -> None:
         self.flip = "flip" in augment and bool(rng.integers(0, 2))
         self.turns = int(rng.integers(0, 4)) if "rot90" in augment else 0
         self.perm = rng.permutation(3) if "channels" in augment else None
-        self.gain = (2.0 ** rng.uniform(0.0, stops, 3)).astype(np.float32) if "gain" in augment else None
+        self.gain = None
+        if "gain" in augment or "tint" in augment:
+            u = rng.uniform(0.0, stops, 3)
+            self.gain = (2.0 ** (u - u.min() if "tint" in augment else u)).astype(np.float32)
 
     def _geometry(self, img: np.ndarray) -> np.ndarray:
         if self.flip:
@@ -134,7 +142,9 @@ class BracketDataset(Dataset):
             the same (seed, epoch, index) and applied alike to the three frames and every label:
             ``flip`` (horizontal, 1/2), ``rot90`` (0–3 quarter turns), ``channels`` (a random
             permutation of the colour channels), ``gain`` (each channel's radiance brightened by
-            up to ``gain_stops``; see :class:`AugmentView`). None of them changes how a
+            up to ``gain_stops``; see :class:`AugmentView`), ``tint`` (the channels' radiance
+            shifted apart by up to ``gain_stops``, the least one unchanged; not with ``gain``).
+            None of them changes how a
             bracket maps to its radiance; the published code uses none.
         saturated_crops: the share of training crops drawn around a pixel where the reference
             frame is saturated (largest channel ≥ :data:`SATURATED`), picked uniformly among

@@ -10,7 +10,7 @@ import pytest
 
 from selfhdr.config import Config, load_config
 from selfhdr.data import BracketDataset, list_scenes, read_scene
-from selfhdr.data.dataset import AUGMENTATIONS, GAIN_STOPS, SATURATED, check_augment
+from selfhdr.data.dataset import AUGMENTATIONS, GAIN_STOPS, SATURATED, AugmentView, check_augment
 from selfhdr.errors import ConfigError
 
 KEYS = ("x1", "x2", "x3", "gt")
@@ -129,9 +129,32 @@ def test_gain_stops_bound_the_gain(tiny_root: Path) -> None:
         BracketDataset(tiny_root / "Training", patch_size=16, gain_stops=-1)
 
 
+def test_tint_is_the_gain_draw_with_its_least_channel_left_unchanged(tiny_root: Path) -> None:
+    """``tint``: the gain augmentation's draw divided by its smallest gain, so one channel keeps
+    its radiance and the others are brightened by up to ``gain_stops``; not with ``gain``."""
+    for seed in range(20):
+        g = AugmentView(np.random.default_rng(seed), ["gain"], 2.0).gain
+        t = AugmentView(np.random.default_rng(seed), ["tint"], 2.0).gain
+        assert np.allclose(t, g / g.min(), rtol=1e-6) and t.min() == 1.0 and t.max() <= 4.0
+    kw = dict(labels={"gt": "gt"}, patch_size=32, length=12, seed=4)
+    plain = BracketDataset(tiny_root / "Training", **kw)
+    tint = BracketDataset(tiny_root / "Training", augment=["tint"], gain_stops=2.0, **kw)
+    spreads = []
+    for i in range(12):
+        g0, g1 = plain[i]["gt"].numpy(), tint[i]["gt"].numpy()
+        ok = (g1 < 0.999) & (g0 > 1e-3)
+        ratio = [np.median(g1[c][ok[c]] / g0[c][ok[c]]) for c in range(3) if ok[c].sum() > 10]
+        if len(ratio) == 3:
+            assert min(ratio) == pytest.approx(1.0, abs=1e-4) and max(ratio) <= 4.0 + 1e-4
+            spreads.append(max(ratio))
+    assert spreads and max(spreads) > 1.5, "the channels are shifted apart"
+    with pytest.raises(ValueError, match="one of 'gain' and 'tint'"):
+        check_augment(["gain", "tint"])
+
+
 def test_whole_images_are_never_augmented(tiny_root: Path) -> None:
     full = BracketDataset(tiny_root / "Test", labels={"gt": "gt"})
-    aug = BracketDataset(tiny_root / "Test", labels={"gt": "gt"}, augment=list(AUGMENTATIONS))
+    aug = BracketDataset(tiny_root / "Test", labels={"gt": "gt"}, augment=[a for a in AUGMENTATIONS if a != "tint"])
     assert np.array_equal(full[0]["x2"].numpy(), aug[0]["x2"].numpy())
 
 
