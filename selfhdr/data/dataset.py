@@ -144,8 +144,8 @@ class BracketDataset(Dataset):
             permutation of the colour channels), ``gain`` (each channel's radiance brightened by
             up to ``gain_stops``; see :class:`AugmentView`), ``tint`` (the channels' radiance
             shifted apart by up to ``gain_stops``, the least one unchanged; not with ``gain``).
-            None of them changes how a
-            bracket maps to its radiance; the published code uses none.
+            None of them changes how a bracket maps to its radiance; the published code uses
+            none.
         saturated_crops: the share of training crops drawn around a pixel where the reference
             frame is saturated (largest channel ≥ :data:`SATURATED`), picked uniformly among
             such pixels; the rest (and every crop of a scene without one) are uniform, as
