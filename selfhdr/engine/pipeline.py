@@ -26,7 +26,7 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -183,18 +183,20 @@ def validator(run: Run) -> Optional[Validator]:
 def train_stage(run: Run, stage: str, make_method: Callable[[nn.Module], Method],
                 labels: Dict[str, object], logger: RunLogger,
                 dataset: Optional[Callable[[int], Dataset]] = None, epochs: Optional[int] = None,
-                init: Optional[Path] = None) -> Path:
+                init: Optional[Path] = None, train: Optional[Mapping[str, object]] = None) -> Path:
     """Train one stage (or continue it from its checkpoint); returns its ``model.pth``.
 
     ``epochs`` replaces ``train.epochs`` for this stage (the learning-rate schedule follows it);
-    ``init``: start from these weights instead of a random initialisation.
+    ``init``: start from these weights instead of a random initialisation; ``train``: other
+    ``train.*`` fields replaced for this stage (None values keep the shared ones).
     """
     cfg = run.cfg
     final = run.model_path(stage)
     if final.exists():
         log.info("%s: finished earlier (%s)", stage, final)
         return final
-    tc = cfg.train if epochs is None else dataclasses.replace(cfg.train, epochs=epochs)
+    fields = {k: v for k, v in dict(train or {}, epochs=epochs).items() if v is not None}
+    tc = dataclasses.replace(cfg.train, **fields) if fields else cfg.train
     try:
         tc.validate()
     except ValueError as exc:
@@ -425,7 +427,8 @@ def _run(cfg: Config, resume: bool, info: DistInfo, overrides: Sequence[str], ma
             phases.start("stage 2")
             s2 = train_stage(r, "stage2", lambda n: SelfHDRStage2(n, cfg.selfhdr.stage2),
                              {"color": align_dir, "stru": stru}, logger,
-                             init=s1 if cfg.selfhdr.stage2.warm_start else None)
+                             init=s1 if cfg.selfhdr.stage2.warm_start else None,
+                             train={"lr": cfg.selfhdr.stage2.lr, "warmup_iters": cfg.selfhdr.stage2.warmup_iters})
             _test(r, phases, results, ROWS["selfhdr"].format(cfg.model["type"]), s2, "selfhdr", "test SelfHDR")
         if "supervised" in phases.names:
             phases.start("supervised")

@@ -81,6 +81,11 @@ class Stage2Config:
     """Start stage 2 from stage 1's weights (same backbone) instead of a random initialisation.
     The published code starts from scratch (False); short budgets learn more with True, and
     the supervised comparison row then trains for stage 1's plus stage 2's steps."""
+    lr: Optional[float] = None
+    """Stage 2's peak learning rate; None (published): train.lr, as stage 1. A warm-started
+    stage 2 continues a trained network, which a restart at stage 1's peak rate first undoes."""
+    warmup_iters: Optional[int] = None
+    """Stage 2's warm-up steps; None (published): train.warmup_iters, as stage 1."""
 
     def validate(self) -> None:
         """Reject negative weights and thresholds."""
@@ -88,6 +93,10 @@ class Stage2Config:
                      "vgg_divisor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0 (or null for train.lr), got {self.lr}")
+        if self.warmup_iters is not None and self.warmup_iters < 0:
+            raise ValueError(f"warmup_iters must be ≥ 0 (or null for train.warmup_iters), got {self.warmup_iters}")
         if self.vgg_channel_order not in CHANNEL_ORDERS:
             raise ValueError(f"vgg_channel_order must be one of {CHANNEL_ORDERS}, "
                              f"got {self.vgg_channel_order!r}")

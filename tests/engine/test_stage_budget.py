@@ -114,3 +114,26 @@ def test_a_collapsed_stage1_stops_before_stage2(tiny_root: Path, tmp_path: Path,
     rd = tmp_path / "runs" / "budget"
     assert not list((rd / "stru").glob("*.hdr")) and not (rd / "stru" / "done.json").exists()
     assert not (rd / "stage2").exists()  # stage 2 never started
+
+
+def test_stage2_learning_rate_and_warm_up_are_its_own(tiny_root: Path, tmp_path: Path) -> None:
+    """selfhdr.stage2.lr / warmup_iters set stage 2's schedule only; stage 1 and the supervised
+    row keep train.lr and train.warmup_iters (published default: None, the shared ones)."""
+    published = load_config(None, [])
+    assert published.selfhdr.stage2.lr is None and published.selfhdr.stage2.warmup_iters is None
+    cfg = _cfg(tiny_root, tmp_path, "train.lr=1e-3", "train.warmup_iters=10",
+               "selfhdr.stage2.warm_start=true", "selfhdr.stage2.lr=2.5e-4", "selfhdr.stage2.warmup_iters=0")
+    run(cfg)
+    rd = tmp_path / "runs" / "budget"
+    base = {}
+    for stage in ("stage1", "stage2", "supervised"):
+        state = torch.load(rd / stage / "checkpoint.pth", weights_only=True, map_location="cpu")
+        base[stage] = (state["scheduler"]["base_lrs"][0], state["optimizer"]["param_groups"][0]["lr"])
+    # stage 1 and the supervised row are still in train.warmup_iters' ramp after their 3 steps ...
+    assert base["stage1"][0] == pytest.approx(1e-3) and base["stage1"][1] < 0.5e-3
+    assert base["supervised"][0] == pytest.approx(1e-3) and base["supervised"][1] < 1e-3
+    assert base["stage2"] == pytest.approx((2.5e-4, 2.5e-4))  # ... stage 2 has none: at its peak
+    for bad, message in (("selfhdr.stage2.lr=0", "lr must be > 0"),
+                         ("selfhdr.stage2.warmup_iters=-1", "warmup_iters must be ≥ 0")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [bad])
