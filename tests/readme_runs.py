@@ -79,6 +79,13 @@ def _check_test(w: Path, out: str) -> None:
     assert _stems(res, "*.hdr") == _stems(res, "*.png") == scenes
 
 
+def _check_test_stage1(w: Path, out: str) -> None:
+    """The stage-1 network scored on every test scene, as the demo's stage 2 is."""
+    res, scenes = w / "runs/demo/test_stage1", _scenes(w / "data/synthetic/Test")
+    assert sorted(json.loads((res / "metrics.json").read_text())["scenes"]) == scenes
+    assert _stems(res, "*.hdr") == scenes
+
+
 def _check_test_vdp(w: Path, out: str) -> None:
     """"It prints the five columns and writes hdr_vdp2 into metrics.json"."""
     metrics = json.loads((w / "runs/demo/retest_vdp/metrics.json").read_text())
@@ -122,6 +129,8 @@ JOBS: Dict[str, Job] = {
                          "| motion/exposure cues (AHDRNet) |")),
     "fuse": Job(("resume",), files=("runs/fused/metrics.json",), check=_check_fuse),
     "test": Job(("demo",), files=("runs/demo/retest/metrics.json",), printed=("| PSNR-μ |",), check=_check_test),
+    "test-stage1": Job(("demo",), files=("runs/demo/test_stage1/metrics.json",), printed=("| **mean** |",),
+                       check=_check_test_stage1),
     "test-vdp": Job(("test",), files=("runs/demo/retest_vdp/metrics.json",), check=_check_test_vdp),
     "evaluate-color": Job(("demo",), check=_check_evaluate_color),
     "prepare-color": Job(extra=["--workers", "1"], check=_check_prepare_color),

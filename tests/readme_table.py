@@ -62,6 +62,7 @@ TABLE: List[Entry] = [
     Entry("python scripts/test.py", "run", "test"),
     Entry("python scripts/test.py --checkpoint runs/demo/stage2/model.pth --data-root data/synthetic "
           "--out runs/demo/retest_vdp", "run", "test-vdp"),
+    Entry("python scripts/test.py --checkpoint runs/demo/stage1/model.pth", "run", "test-stage1"),
     Entry("python scripts/evaluate_color.py", "run", "evaluate-color"),
     Entry("python scripts/prepare_color.py", "run", "prepare-color"),
     Entry("python scripts/train.py --config configs/fusion.yaml", "run", "fusion"),
