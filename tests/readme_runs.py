@@ -73,17 +73,13 @@ def _check_demo(w: Path, out: str) -> None:
     assert _stems(rd / "test/selfhdr", "*.hdr") == _stems(rd / "test/selfhdr", "*.png") == test
 
 
-def _check_test(w: Path, out: str) -> None:
-    res, scenes = w / "runs/demo/retest", _scenes(w / "data/synthetic/Test")
-    assert sorted(json.loads((res / "metrics.json").read_text())["scenes"]) == scenes
-    assert _stems(res, "*.hdr") == _stems(res, "*.png") == scenes
-
-
-def _check_test_stage1(w: Path, out: str) -> None:
-    """The stage-1 network scored on every test scene, as the demo's stage 2 is."""
-    res, scenes = w / "runs/demo/test_stage1", _scenes(w / "data/synthetic/Test")
-    assert sorted(json.loads((res / "metrics.json").read_text())["scenes"]) == scenes
-    assert _stems(res, "*.hdr") == scenes
+def _test_check(folder: str) -> Callable[[Path, str], None]:
+    """test.py's output in ``folder``: every test scene scored, with its .hdr and .png."""
+    def check(w: Path, out: str) -> None:
+        res, scenes = w / folder, _scenes(w / "data/synthetic/Test")
+        assert sorted(json.loads((res / "metrics.json").read_text())["scenes"]) == scenes
+        assert _stems(res, "*.hdr") == _stems(res, "*.png") == scenes
+    return check
 
 
 def _check_test_vdp(w: Path, out: str) -> None:
@@ -128,9 +124,10 @@ JOBS: Dict[str, Job] = {
                 printed=("stage1: finished earlier", "stage2: finished earlier", "supervised: finished earlier",
                          "| motion/exposure cues (AHDRNet) |")),
     "fuse": Job(("resume",), files=("runs/fused/metrics.json",), check=_check_fuse),
-    "test": Job(("demo",), files=("runs/demo/retest/metrics.json",), printed=("| PSNR-μ |",), check=_check_test),
+    "test": Job(("demo",), files=("runs/demo/retest/metrics.json",), printed=("| PSNR-μ |",),
+                check=_test_check("runs/demo/retest")),
     "test-stage1": Job(("demo",), files=("runs/demo/test_stage1/metrics.json",), printed=("| **mean** |",),
-                       check=_check_test_stage1),
+                       check=_test_check("runs/demo/test_stage1")),
     "test-vdp": Job(("test",), files=("runs/demo/retest_vdp/metrics.json",), check=_check_test_vdp),
     "evaluate-color": Job(("demo",), check=_check_evaluate_color),
     "prepare-color": Job(extra=["--workers", "1"], check=_check_prepare_color),
